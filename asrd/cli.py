@@ -1,0 +1,73 @@
+"""The `asrd` command: argument parsing and subcommands.
+
+Each subcommand's handler is named as "module:function" and imported only when that command runs,
+so `asrd --help` and `import asrd.cli` stay fast and never import torch or funasr.
+Exit codes: 0 success, 1 a job/file failed or the command could not do its work, 2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="config file (default: $ASRD_CONFIG, then the user config)")
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = sub.add_parser("check", help="validate the config and print every effective value with its source")
+    _add_config(check)
+    path = sub.add_parser("path", help="print which config file would be read")
+    _add_config(path)
+
+
+# name -> (handler "module:function", one-line help, argument builder)
+COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
+    "config": ("asrd.commands.config_cmd:main", "check the configuration and show where each value comes from",
+               _config_args),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import asrd
+
+    parser = argparse.ArgumentParser(
+        prog="asrd",
+        description="Local, private speech transcription: drop recordings in the inbox, get transcripts beside them.",
+    )
+    parser.add_argument("--version", action="version", version=f"asrd {asrd.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text, add_args) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    target = COMMANDS[args.command][0]
+    module_name, func_name = target.split(":")
+    handler = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except _config_error() as exc:
+        print(f"asrd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _config_error() -> type[Exception]:
+    from asrd.config import ConfigError
+
+    return ConfigError
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

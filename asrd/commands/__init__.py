@@ -1,0 +1,1 @@
+"""One module per `asrd` subcommand; each exposes `main(args) -> exit code`."""

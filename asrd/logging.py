@@ -1,0 +1,114 @@
+"""Structured logs: one JSON object per line in `log_file`, a readable renderer on the console.
+
+structlog's events and stdlib logging records (torch, funasr, watchdog) go through the same
+processors, so the file holds only JSON lines with `event`, `level` and a UTC ISO `timestamp`.
+Only one process writes the file: the engine child sends its events to the parent (see
+`asrd.engine.process`), because two processes rotating one file corrupt it.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from pathlib import Path
+from typing import Any, MutableMapping
+
+import structlog
+
+# Keys whose values are transcript text: shown at debug level only (privacy).
+PRIVATE_KEYS = frozenset({"text", "transcript", "words"})
+MAX_BYTES = 10 * 1024 * 1024
+BACKUPS = 5
+
+
+def hide_private_text(_: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Replace transcript text by its length unless the event is a debug event."""
+    if event.get("level", method) != "debug":
+        for key in PRIVATE_KEYS & event.keys():
+            value = event[key]
+            event[key] = f"<{len(value)} chars hidden>" if isinstance(value, str) else "<hidden>"
+    return event
+
+
+def name_foreign_records(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """stdlib records have a free-text message: keep it as `message`, name the event by logger."""
+    record = event.get("_record")
+    if record is not None and not event.get("_from_structlog", False):
+        event["message"] = event.get("event")
+        event["event"] = f"{record.name}.log"
+    return event
+
+
+def shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        hide_private_text,
+    ]
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Size-rotated log file created 0600: logs name the user's recordings."""
+
+    def _open(self):  # type: ignore[override]
+        stream = super()._open()
+        os.chmod(self.baseFilename, 0o600)
+        return stream
+
+
+def setup_logging(
+    log_file: Path | None,
+    level: str = "info",
+    console: bool = True,
+    max_bytes: int = MAX_BYTES,
+    backups: int = BACKUPS,
+) -> None:
+    """Configure structlog + stdlib logging for this process (idempotent)."""
+    shared = shared_processors()
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, *shared,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    foreign = [structlog.stdlib.ExtraAdder(), name_foreign_records, *shared]
+    handlers: list[logging.Handler] = []
+    if log_file is not None:
+        log_file = Path(log_file)
+        log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = PrivateRotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.JSONRenderer(ensure_ascii=False)],
+            foreign_pre_chain=foreign,
+        ))
+        handlers.append(handler)
+    if console:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())],
+            foreign_pre_chain=foreign,
+        ))
+        handlers.append(stream)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Chatty libraries stay at warning unless the user asks for debug.
+    for noisy in ("watchdog", "urllib3", "modelscope", "numba", "matplotlib", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    logging.captureWarnings(True)
+
+
+def get_logger(name: str = "asrd", **bound: Any) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name, **bound)

@@ -1,0 +1,33 @@
+"""Test-wide set-up: network guard everywhere, and a private HOME so no test touches the user's files."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GUARD_DIR = ROOT / "tests" / "netguard"
+FIXTURES = ROOT / "tests" / "fixtures"
+
+# Every Python process started by the tests (asrd subprocesses, spawned engine children) gets the
+# guard through PYTHONPATH; this process installs it directly.
+os.environ["ASRD_NETGUARD"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(GUARD_DIR), str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
+if not hasattr(socket, "NetworkBlocked"):
+    runpy.run_path(str(GUARD_DIR / "sitecustomize.py"))
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory, monkeypatch):
+    """Point HOME and the XDG dirs at a temp folder: defaults never reach the real user's files."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("ASRD_CONFIG", raising=False)
+    return home
