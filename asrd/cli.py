@@ -27,10 +27,20 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     _add_config(path)
 
 
+def _transcribe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="recordings to transcribe")
+    p.add_argument("--format", metavar="LIST", help="comma-separated outputs, e.g. txt,srt,vtt,json (default: config outputs)")
+    _add_config(p)
+
+
 # name -> (handler "module:function", one-line help, argument builder)
 COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
     "config": ("asrd.commands.config_cmd:main", "check the configuration and show where each value comes from",
                _config_args),
+    "transcribe": ("asrd.commands.transcribe_cmd:main", "transcribe recordings now; transcripts are written beside them",
+                   _transcribe_args),
+    "devices": ("asrd.commands.devices_cmd:main", "list devices (mps/cuda/cpu), whether each is usable, and which auto picks",
+                _add_config),
 }
 
 

@@ -60,6 +60,8 @@ class ModelConfig:
     language: str = field(default="auto", metadata=_choices(*LANGUAGES))
     use_itn: bool = True
     hotwords: tuple[str, ...] = ()
+    max_segment_s: float = field(default=30.0, metadata={"minimum": 1})
+    num_speakers: int | None = field(default=None, metadata={"minimum": 1})
 
 
 @dataclass(frozen=True)

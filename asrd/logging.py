@@ -65,6 +65,7 @@ def setup_logging(
     log_file: Path | None,
     level: str = "info",
     console: bool = True,
+    console_level: str | None = None,
     max_bytes: int = MAX_BYTES,
     backups: int = BACKUPS,
 ) -> None:
@@ -91,6 +92,8 @@ def setup_logging(
         handlers.append(handler)
     if console:
         stream = logging.StreamHandler(sys.stderr)
+        if console_level:
+            stream.setLevel(console_level.upper())
         stream.setFormatter(structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                         structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())],

@@ -1,0 +1,300 @@
+"""FunASR, driven by asrd: VAD once over the file, ASR per speech segment, then punctuation and speakers.
+
+FunASR's `AutoModel.generate` runs the same stages in one call, but reports no whole-file progress,
+cannot cap memory per call and only empties the CUDA cache. asrd builds the models with FunASR's
+own `AutoModel` (so loading, hub downloads and local folders behave exactly as upstream) and calls
+its `inference` stage by stage, with the same slicing, options and post-processing helpers
+(`timestamp_sentence`, `sv_chunk`, the cluster backend, `distribute_spk`) so the words are FunASR's.
+Imported only inside the engine process: it imports torch and funasr.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from asrd.config import Config
+from asrd.engine import device as devices
+from asrd.engine.quiet import captured_output
+from asrd.engine.tags import parse_tags
+from asrd.logging import get_logger
+from asrd.transcript import Segment, SourceInfo, Transcript
+
+log = get_logger("asrd.engine")
+SAMPLES_PER_MS = 16  # 16 kHz
+
+
+@dataclass
+class Progress:
+    """Whole-file progress, reported after each ASR call."""
+
+    done_s: float
+    total_s: float
+    segments_done: int
+    segments_total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.done_s / self.total_s if self.total_s > 0 else 1.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class SegmentResult:
+    """ASR output for one VAD speech region (times in ms from the start of the file)."""
+
+    start_ms: int
+    end_ms: int
+    raw_text: str
+    timestamps: list[list[int]] = field(default_factory=list)
+    speaker_chunks: list[list[Any]] = field(default_factory=list)  # sv_chunk output: [start_s, end_s, audio]
+    embeddings: Any = None  # torch tensor (n_chunks, dim) when a speaker model is configured
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ms - self.start_ms) / 1000
+
+
+@dataclass
+class Timings:
+    vad_s: float = 0.0
+    asr_s: float = 0.0
+    punc_s: float = 0.0
+    spk_s: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.__dict__.items()}
+
+
+def automodel_kwargs(config: Config, device: str) -> dict[str, Any]:
+    """Arguments for FunASR's AutoModel: the models of the preset (or overrides) on `device`."""
+    models = config.models()
+    kwargs: dict[str, Any] = {
+        "model": models["asr"],
+        "device": device,
+        "ncpu": config.engine.threads,
+        "disable_update": True,  # else FunASR asks PyPI for a newer version at start
+        "disable_pbar": True,
+    }
+    if models["vad"]:
+        kwargs["vad_model"] = models["vad"]
+        kwargs["vad_kwargs"] = {"max_single_segment_time": int(config.model.max_segment_s * 1000)}
+        if device == "mps":
+            kwargs["vad_kwargs"]["device"] = "cpu"  # FSMN-VAD is ~5x slower on MPS than on the CPU
+    if models["punc"]:
+        kwargs["punc_model"] = models["punc"]
+    if models["spk"]:
+        kwargs["spk_model"] = models["spk"]
+    return kwargs
+
+
+class FunASREngine:
+    """One set of loaded models on one device; `transcribe` is called for one job at a time."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.model: Any = None  # funasr.AutoModel
+        self.device = "cpu"
+        self.choice: devices.DeviceChoice | None = None
+        self.load_s = 0.0
+        self._torch: Any = None
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Choose the device and build the models once (downloading hub ids on first use)."""
+        engine = self.config.engine
+        devices.prepare_environment(engine.device, engine.device_priority)
+        import torch
+
+        self._torch = torch
+        self.choice = devices.choose_device(engine.device, engine.device_priority, engine.fallback_on_error, torch)
+        if self.choice.fell_back:
+            log.warning("engine.device_fallback", requested=self.choice.requested, device=self.choice.device,
+                        reason=self.choice.reason)
+        torch.set_num_threads(engine.threads)
+        started = time.perf_counter()
+        with captured_output():
+            from funasr import AutoModel
+
+            self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device))
+        self.load_s = time.perf_counter() - started
+        self.device = devices.weights_device(self.model.model)
+        log.info("engine.loaded", device=self.device, requested=engine.device, reason=self.choice.reason,
+                 models=self.config.models(), load_s=round(self.load_s, 2))
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def unload(self) -> None:
+        self.model = None
+        if self._torch is not None:
+            devices.empty_cache(self.device, self._torch)
+
+    # --- stages ----------------------------------------------------------------------------
+
+    def _options(self) -> dict[str, Any]:
+        """Per-call options FunASR's generate would receive from the config."""
+        options: dict[str, Any] = {"language": self.config.model.language, "use_itn": self.config.model.use_itn}
+        if self.config.model.hotwords:
+            options["hotword"] = " ".join(self.config.model.hotwords)
+        if self.model.spk_model is not None:
+            options["output_timestamp"] = True  # speakers are placed by token timestamps
+            options["return_time_stamps"] = True
+        return options
+
+    def detect_speech(self, samples: np.ndarray) -> list[tuple[int, int]]:
+        """VAD over the whole file: speech regions in ms, each at most model.max_segment_s long."""
+        if self.model.vad_model is None:
+            step = int(self.config.model.max_segment_s * 1000)
+            total = len(samples) // SAMPLES_PER_MS
+            return [(start, min(start + step, total)) for start in range(0, total, step)]
+        result = self.model.inference(samples, model=self.model.vad_model, kwargs=self.model.vad_kwargs,
+                                      **self._options())
+        return [(int(start), int(end)) for start, end in result[0]["value"]]
+
+    def batches(self, regions: list[tuple[int, int]]) -> list[list[int]]:
+        """Indices of regions per ASR call: one each on mps (batch_size=1) and cpu (padding costs
+        more than it saves, as FunASR itself decides), shortest-first batches of up to
+        BATCH_S padded seconds on cuda."""
+        if self.device != "cuda":
+            return [[i] for i in range(len(regions))]
+        order = sorted(range(len(regions)), key=lambda i: regions[i][1] - regions[i][0])
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            longest = regions[i][1] - regions[i][0]  # sorted: the newest is the longest
+            if current and longest * (len(current) + 1) > CUDA_BATCH_MS:
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    def recognise(self, samples: np.ndarray, regions: list[tuple[int, int]], timings: Timings,
+                  on_progress: ProgressCallback | None = None) -> list[SegmentResult]:
+        """ASR (and speaker embeddings) per region, progress after each call; results in time order."""
+        results: list[SegmentResult | None] = [None] * len(regions)
+        options = self._options()
+        total_s = sum(end - start for start, end in regions) / 1000
+        done_s, done_n = 0.0, 0
+        for batch in self.batches(regions):
+            clips = [samples[start * SAMPLES_PER_MS:min(end * SAMPLES_PER_MS, len(samples))]
+                     for start, end in (regions[i] for i in batch)]
+            started = time.perf_counter()
+            outputs = self.model.inference(clips, model=self.model.model, kwargs=self.model.kwargs,
+                                           batch_size=len(clips), **options)
+            timings.asr_s += time.perf_counter() - started
+            for i, clip, output in zip(batch, clips, outputs):
+                start, end = regions[i]
+                result = SegmentResult(start, end, str(output.get("text", "")),
+                                       [[int(a) + start, int(b) + start] for a, b in output.get("timestamp", [])])
+                if self.model.spk_model is not None:
+                    started = time.perf_counter()
+                    self._embed_speakers(result, clip, options)
+                    timings.spk_s += time.perf_counter() - started
+                results[i] = result
+                done_s += result.duration_s
+                done_n += 1
+            if on_progress:
+                on_progress(Progress(done_s, total_s, done_n, len(regions)))
+        return [r for r in results if r is not None]
+
+    def _embed_speakers(self, result: SegmentResult, clip: np.ndarray, options: dict[str, Any]) -> None:
+        from funasr.models.campplus.utils import sv_chunk
+
+        result.speaker_chunks = sv_chunk([[result.start_ms / 1000, result.end_ms / 1000, np.array(clip)]])
+        outputs = self.model.inference([c[2] for c in result.speaker_chunks], model=self.model.spk_model,
+                                       kwargs=self.model.spk_kwargs, **options)
+        result.embeddings = self._torch.cat([o["spk_embedding"] for o in outputs], dim=0)
+
+    def sentences(self, results: list[SegmentResult], timings: Timings) -> list[Segment]:
+        """Segments for the transcript: punctuated sentences with times where the models give
+        token timestamps and punctuation, else one per speech region; speakers placed on them."""
+        tagged = [parse_tags(r.raw_text) for r in results]
+        segments = [Segment(r.start_ms / 1000, r.end_ms / 1000, t.text, emotion=t.emotion, events=t.events,
+                            language=t.language) for r, t in zip(results, tagged)]
+        records: list[dict[str, Any]] = [{"start": r.start_ms, "end": r.end_ms} for r in results]
+        if self.model.punc_model is not None and any(t.text for t in tagged):
+            started = time.perf_counter()
+            sentence_records = self._punctuated_sentences(results, [t.text for t in tagged])
+            timings.punc_s += time.perf_counter() - started
+            if sentence_records:
+                records = sentence_records
+                segments = [Segment(s["start"] / 1000, s["end"] / 1000, s["text"]) for s in sentence_records]
+        if self.model.spk_model is not None and results:
+            started = time.perf_counter()
+            for segment, record in zip(segments, self._place_speakers(results, records)):
+                segment.speaker = str(record["spk"])
+            timings.spk_s += time.perf_counter() - started
+        return [s for s in segments if s.text]
+
+    def _punctuated_sentences(self, results: list[SegmentResult], texts: list[str]) -> list[dict[str, Any]]:
+        from funasr.auto.auto_model import _join_vad_texts
+        from funasr.utils.timestamp_tools import timestamp_sentence
+
+        text = _join_vad_texts(texts)
+        output = self.model.inference(text, model=self.model.punc_model, kwargs=self.model.punc_kwargs,
+                                      **self._options())[0]
+        punc_array = output.get("punc_array")
+        timestamps = [ts for r in results for ts in r.timestamps]
+        if punc_array is None or not timestamps or len(punc_array) != len(timestamps):
+            log.debug("engine.punc_unaligned", tokens=len(timestamps))
+            return []  # no token times to split on: keep one segment per speech region
+        return timestamp_sentence(punc_array, timestamps, text)
+
+    def _place_speakers(self, results: list[SegmentResult], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Cluster speaker embeddings across the whole file, then label each record by overlap."""
+        from funasr.models.campplus.utils import distribute_spk, postprocess
+
+        chunks = sorted((c for r in results for c in r.speaker_chunks), key=lambda c: c[0])
+        embeddings = self._torch.cat([r.embeddings for r in results], dim=0)
+        labels = self.model.cb_model(embeddings.cpu(), oracle_num=self.config.model.num_speakers)
+        turns = postprocess(chunks, None, labels, embeddings.detach().cpu().numpy())
+        return distribute_spk([dict(r) for r in records], turns)
+
+    # --- one job ---------------------------------------------------------------------------
+
+    def transcribe(self, samples: np.ndarray, source: SourceInfo,
+                   on_progress: ProgressCallback | None = None) -> Transcript:
+        """Run the whole pipeline over one file's 16 kHz mono samples."""
+        if not self.loaded:
+            self.load()
+        started = time.perf_counter()
+        timings = Timings()
+        self.model._reset_runtime_configs()  # as generate() does: no option leaks from the last job
+        try:
+            with captured_output():
+                vad_started = time.perf_counter()
+                regions = self.detect_speech(samples)
+                timings.vad_s = time.perf_counter() - vad_started
+                results = self.recognise(samples, regions, timings, on_progress)
+                segments = self.sentences(results, timings)
+        finally:
+            devices.empty_cache(self.device, self._torch)
+        duration_s = len(samples) / 16000
+        languages = [s.language for s in segments if s.language and s.language != "nospeech"]
+        return Transcript(
+            source=source,
+            segments=segments,
+            language=max(set(languages), key=languages.count) if languages else _configured_language(self.config),
+            model={"preset": self.config.model.preset, **self.config.models()},
+            device=self.device,
+            duration_s=duration_s,
+            processing_s=time.perf_counter() - started,
+            stats={"timings": timings.as_dict(), "speech_regions": len(regions)},
+        )
+
+
+CUDA_BATCH_MS = 300_000  # FunASR's default batch_size_s (300 s of padded audio per call)
+
+
+def _configured_language(config: Config) -> str | None:
+    return None if config.model.language == "auto" else config.model.language
