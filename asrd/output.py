@@ -1,0 +1,504 @@
+"""Transcript outputs: render (txt, srt, vtt, json) and write them beside the recording.
+
+Writes are atomic (temp file + rename, fsynced) and private (0600). A path is only overwritten when
+the manifest says it is asrd's own unedited output for the same source, so user files always survive.
+Adding a format is one function plus one entry in FORMATS (its key is also the file extension).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import secrets
+import time
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from asrd.hashing import sha256_bytes
+from asrd.manifest import Manifest, path_key
+from asrd.transcript import Segment, Transcript
+
+LINE_MAX = 42  # characters per subtitle line (wide CJK characters count as 2)
+LINES_PER_CUE = 2
+CUE_MAX_MS = 7000
+MIN_CUE_MS = 1  # never a zero/negative-duration cue
+MIN_TEXT_WIDTH = 16  # room a speaker prefix must leave on a cue's first line
+TEMP_SUFFIX = ".asrd-tmp"
+NAME_MAX_BYTES = 255
+MAX_NUMBERED_BASE = 9999
+WRITE_ATTEMPTS = 3
+
+# --------------------------------------------------------------------------- speakers and time
+
+
+def speaker_label(speaker: str) -> str:
+    """Engines number speakers from "0"; people count from 1. Other labels are shown as given."""
+    s = speaker.strip()
+    return f"Speaker {int(s) + 1}" if s.isdecimal() else speaker
+
+
+def _ms(seconds: float) -> int:
+    """Seconds to whole milliseconds, clamped at 0 (engines occasionally emit tiny negatives/NaN)."""
+    if not math.isfinite(seconds):
+        return 0
+    return max(0, int(round(seconds * 1000)))
+
+
+def _clock(ms: int, sep: str) -> str:
+    """HH:MM:SS<sep>mmm: SRT wants ',' before the milliseconds, WebVTT '.'."""
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, rem = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{rem:03d}"
+
+
+def _hms(ms: int) -> str:
+    """HH:MM:SS for txt headers (whole seconds are enough to find the place)."""
+    h, rem = divmod(ms // 1000, 3600)
+    return f"{h:02d}:{rem // 60:02d}:{rem % 60:02d}"
+
+
+# --------------------------------------------------------------------------- text measuring
+
+_NO_SPACE_RANGES = (
+    (0x3000, 0x303F),  # CJK symbols and punctuation
+    (0x3040, 0x30FF),  # hiragana, katakana
+    (0x31F0, 0x31FF),  # katakana extensions
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF00, 0xFFEF),  # full/half-width forms
+    (0x20000, 0x3FFFF),  # CJK extensions B+
+)
+
+
+def _breaks_anywhere(char: str) -> bool:
+    """Scripts written without spaces (Chinese, Japanese) may wrap between any two characters."""
+    cp = ord(char)
+    return any(lo <= cp <= hi for lo, hi in _NO_SPACE_RANGES)
+
+
+def text_width(text: str) -> int:
+    """Columns a player needs: wide CJK characters take two. Never less than len(text)."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _join_texts(texts: Sequence[str]) -> str:
+    """Join segment texts with a space, except between two CJK characters (no spaces there)."""
+    out = ""
+    for text in texts:
+        if out and not (_breaks_anywhere(out[-1]) and _breaks_anywhere(text[0])):
+            out += " "
+        out += text
+    return out
+
+
+# --------------------------------------------------------------------------- cue building
+
+
+@dataclass
+class Cue:
+    """One subtitle on screen: at most LINES_PER_CUE lines of at most LINE_MAX characters."""
+
+    start_ms: int
+    end_ms: int
+    lines: list[str]
+
+
+@dataclass
+class _Unit:
+    """An unbreakable piece of text and what joins it to the previous piece (" " or "")."""
+
+    text: str
+    sep: str
+
+
+def _is_closing(piece: str) -> bool:
+    return all(unicodedata.category(c) in ("Pe", "Pf", "Po") for c in piece)
+
+
+def _is_opening(piece: str) -> bool:
+    return unicodedata.category(piece[-1]) in ("Ps", "Pi")
+
+
+def _split_word(word: str) -> list[str]:
+    """Split a space-free word between CJK characters, keeping punctuation with its neighbour."""
+    pieces: list[str] = []
+    run = ""
+    for char in word:
+        if _breaks_anywhere(char):
+            if run:
+                pieces.append(run)
+                run = ""
+            pieces.append(char)
+        else:
+            run += char
+    if run:
+        pieces.append(run)
+    glued: list[str] = []
+    for piece in pieces:
+        if glued and (_is_closing(piece) or _is_opening(glued[-1])):
+            glued[-1] += piece
+        else:
+            glued.append(piece)
+    return glued
+
+
+def _hard_split(piece: str, width: int) -> list[str]:
+    """Cut a piece wider than a line (a URL, a long unspaced run) into line-sized chunks."""
+    chunks, chunk = [], ""
+    for char in piece:
+        if chunk and text_width(chunk + char) > width:
+            chunks.append(chunk)
+            chunk = ""
+        chunk += char
+    return chunks + [chunk] if chunk else chunks
+
+
+def _units(text: str, width: int) -> list[_Unit]:
+    """The text as breakable units, each no wider than `width`."""
+    units: list[_Unit] = []
+    for word in text.split():
+        for i, piece in enumerate(_split_word(word)):
+            for j, chunk in enumerate(_hard_split(piece, width)):
+                units.append(_Unit(chunk, " " if units and i == 0 and j == 0 else ""))
+    return units
+
+
+def _cue_prefix(speaker: str | None) -> str:
+    """`Speaker N: ` for a cue's first line; an overlong label is shortened to leave room for text."""
+    if speaker is None:
+        return ""
+    label = speaker_label(speaker)
+    room = LINE_MAX - MIN_TEXT_WIDTH - len(": ")
+    if text_width(label) > room:
+        while text_width(label + "…") > room:
+            label = label[:-1]
+        label += "…"
+    return f"{label}: "
+
+
+def _segment_cues(seg: Segment, prefix: str) -> list[Cue]:
+    """Cues for one segment, its time shared out in proportion to text length."""
+    units = _units(seg.text, LINE_MAX - text_width(prefix))
+    if not units:
+        return []
+    bounds, offset = [], 0  # bounds[i]: text offset where unit i's share of time ends
+    for i, unit in enumerate(units):
+        offset += len(unit.text) + (len(units[i + 1].sep) if i + 1 < len(units) else 0)
+        bounds.append(offset)
+    start_ms = _ms(seg.start)
+    span = max(0, _ms(seg.end) - start_ms)
+
+    def at(off: int) -> int:
+        return start_ms + round(span * off / offset)
+
+    cues, i = [], 0
+    while i < len(units):
+        begin = at(bounds[i - 1]) if i else start_ms
+        lines, j = [prefix + units[i].text], i
+        while j + 1 < len(units) and at(bounds[j + 1]) - begin <= CUE_MAX_MS:
+            nxt = units[j + 1]
+            if text_width(lines[-1] + nxt.sep + nxt.text) <= LINE_MAX:
+                lines[-1] += nxt.sep + nxt.text
+            elif len(lines) < LINES_PER_CUE:
+                lines.append(nxt.text)
+            else:
+                break
+            j += 1
+        cues.append(Cue(begin, min(at(bounds[j]), begin + CUE_MAX_MS), lines))
+        i = j + 1
+    return cues
+
+
+def _fix_timing(cues: list[Cue]) -> list[Cue]:
+    """Order cues, trim overlaps (overlapping speakers), and give every cue a positive duration."""
+    fixed: list[Cue] = []
+    for cue in sorted(cues, key=lambda c: c.start_ms):
+        if fixed and cue.start_ms < fixed[-1].end_ms:
+            prev = fixed[-1]
+            prev.end_ms = max(prev.start_ms + MIN_CUE_MS, cue.start_ms)
+            cue.start_ms = prev.end_ms
+        cue.end_ms = max(cue.end_ms, cue.start_ms + MIN_CUE_MS)
+        fixed.append(cue)
+    return fixed
+
+
+def build_cues(transcript: Transcript) -> list[Cue]:
+    """Subtitle cues shared by srt and vtt: ≤42 chars/line, ≤2 lines, ≤7 s, ordered, no overlap."""
+    with_speakers = bool(transcript.speakers)
+    cues: list[Cue] = []
+    for seg in sorted(transcript.segments, key=lambda s: (s.start, s.end)):
+        cues.extend(_segment_cues(seg, _cue_prefix(seg.speaker) if with_speakers else ""))
+    return _fix_timing(cues)
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+def render_txt(transcript: Transcript) -> str:
+    """Paragraph per segment; with speakers, paragraph per speaker turn under a timed header."""
+    segments = [s for s in transcript.segments if s.text.strip()]
+    if not transcript.speakers:
+        paragraphs = [s.text.strip() for s in segments]
+    else:
+        paragraphs = [_turn_paragraph(turn) for turn in _speaker_turns(segments)]
+    return "\n\n".join(paragraphs) + "\n" if paragraphs else ""
+
+
+def _speaker_turns(segments: list[Segment]) -> list[list[Segment]]:
+    """Consecutive segments of one speaker, grouped."""
+    turns: list[list[Segment]] = []
+    for seg in sorted(segments, key=lambda s: s.start):
+        if turns and turns[-1][0].speaker == seg.speaker:
+            turns[-1].append(seg)
+        else:
+            turns.append([seg])
+    return turns
+
+
+def _turn_paragraph(turn: list[Segment]) -> str:
+    """`[HH:MM:SS] Speaker N:` then the turn's text (no name when the engine gave none)."""
+    header = f"[{_hms(_ms(turn[0].start))}]"
+    if turn[0].speaker is not None:
+        header += f" {speaker_label(turn[0].speaker)}:"
+    return header + "\n" + _join_texts([s.text.strip() for s in turn])
+
+
+def render_srt(transcript: Transcript) -> str:
+    """SubRip: numbered cues, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, blank line between cues."""
+    blocks = [
+        f"{n}\n{_clock(c.start_ms, ',')} --> {_clock(c.end_ms, ',')}\n"
+        + "\n".join(line.replace("-->", "->") for line in c.lines)
+        + "\n"
+        for n, c in enumerate(build_cues(transcript), 1)
+    ]
+    return "\n".join(blocks)
+
+
+def _vtt_escape(line: str) -> str:
+    """WebVTT cue text is markup: &, < and > must be escaped (this also defuses '-->')."""
+    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_vtt(transcript: Transcript) -> str:
+    """WebVTT; speakers as a visible `Speaker N: ` prefix (players hide <v> voice names)."""
+    blocks = [
+        f"{_clock(c.start_ms, '.')} --> {_clock(c.end_ms, '.')}\n"
+        + "\n".join(_vtt_escape(line) for line in c.lines)
+        + "\n"
+        for c in build_cues(transcript)
+    ]
+    return "WEBVTT\n" + "".join("\n" + b for b in blocks)
+
+
+def render_json(transcript: Transcript) -> str:
+    """Everything asrd knows, in the stable keys of Transcript.to_dict."""
+    return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2) + "\n"
+
+
+FORMATS: dict[str, Callable[[Transcript], str]] = {
+    "txt": render_txt,
+    "srt": render_srt,
+    "vtt": render_vtt,
+    "json": render_json,
+}
+
+
+def check_formats(formats: Sequence[str]) -> list[str]:
+    """Requested formats, lower-cased and de-duplicated; an unknown one is a ValueError."""
+    checked: list[str] = []
+    for fmt in formats:
+        key = fmt.lower()
+        if key not in FORMATS:
+            raise ValueError(f"unknown output format {fmt!r}; allowed: {', '.join(FORMATS)}")
+        if key not in checked:
+            checked.append(key)
+    return checked
+
+
+def render(transcript: Transcript, fmt: str) -> str:
+    """One format's text."""
+    return FORMATS[check_formats([fmt])[0]](transcript)
+
+
+# --------------------------------------------------------------------------- atomic, private writes
+
+_replace = os.replace  # the temp -> target step; tests swap it to simulate a crash
+
+
+def is_temp_file(name: str) -> bool:
+    """asrd's in-progress files (`.<name>.<random>.asrd-tmp`): watchers ignore them."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def _temp_name(target_name: str) -> str:
+    """`.<target>.<random>.asrd-tmp`, the target part shortened to keep within NAME_MAX."""
+    tail = f".{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    room = NAME_MAX_BYTES - 1 - len(tail)
+    name = target_name.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return f".{name}{tail}"
+
+
+def _open_temp(folder: Path, target_name: str) -> tuple[int, Path]:
+    """A fresh temp file, created 0600 (never readable by others, even for a moment)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = folder / _temp_name(target_name)
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileExistsError:
+            continue
+        os.fchmod(fd, 0o600)  # the umask can only remove bits; make it exact
+        return fd, tmp
+    raise FileExistsError(f"no free temp name in {folder}")
+
+
+def _full_fsync(fd: int) -> None:
+    """On macOS fsync leaves data in the drive cache; F_FULLFSYNC really flushes it."""
+    if hasattr(fcntl, "F_FULLFSYNC"):
+        try:
+            fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
+            return
+        except OSError:
+            pass  # not supported by this filesystem (e.g. SMB): plain fsync
+    os.fsync(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself; some filesystems refuse directory fsync, which is harmless."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
+    """Replace `path` with `text` (UTF-8) so readers see the old file or the new one, never half."""
+    path = Path(path)
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    fd, tmp = _open_temp(path.parent, path.name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            _full_fsync(f.fileno())
+        _replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def cleanup_temp_files(folder: str | os.PathLike[str], min_age_s: float = 0.0) -> list[Path]:
+    """Remove temp files a crash left in `folder` (only those older than `min_age_s`)."""
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = os.scandir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    with entries:
+        for entry in entries:
+            if not is_temp_file(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime >= min_age_s:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+# --------------------------------------------------------------------------- naming and writing
+
+
+def output_path(base: Path, fmt: str) -> Path:
+    """`<base>.<fmt>` (appended, so a base like `memo.m4a` keeps its own dot)."""
+    return base.with_name(f"{base.name}.{fmt}")
+
+
+def _candidate_bases(source: Path, folder: Path) -> Iterator[Path]:
+    """`<stem>`, `<full name>`, `<stem> (2)`, `<stem> (3)`, … in this order (the naming contract)."""
+    yield folder / source.stem
+    if source.name != source.stem:
+        yield folder / source.name
+    for n in range(2, MAX_NUMBERED_BASE + 1):
+        yield folder / f"{source.stem} ({n})"
+
+
+def _is_free(path: Path, source: Path, manifest: Manifest) -> bool:
+    """May asrd write `path` for `source`? Only if nothing is there or it is asrd's unedited output."""
+    if path_key(path) == path_key(source):
+        return False
+    if not os.path.lexists(path):
+        return True
+    try:
+        if os.path.samefile(path, source):  # e.g. a case-insensitive volume
+            return False
+    except OSError:
+        pass
+    return manifest.owns(path, source)
+
+
+def choose_base(
+    source: Path, formats: Sequence[str], manifest: Manifest, out_dir: Path | None = None
+) -> Path:
+    """The first base name where every requested format's path is free for this source."""
+    fmts = check_formats(formats)
+    source = Path(source).absolute()
+    folder = Path(out_dir).absolute() if out_dir is not None else source.parent
+    for base in _candidate_bases(source, folder):
+        if all(_is_free(output_path(base, f), source, manifest) for f in fmts):
+            return base
+    raise RuntimeError(f"no free output name for {source} in {folder}")
+
+
+def _write_set(
+    rendered: dict[str, bytes], base: Path, source: Path, manifest: Manifest
+) -> list[Path] | None:
+    """Write each output under `base`; None if a target stopped being free since it was chosen."""
+    paths = []
+    for fmt, data in rendered.items():
+        path = output_path(base, fmt)
+        if not _is_free(path, source, manifest):
+            return None
+        write_atomic(path, data)
+        manifest.record(path, sha256_bytes(data), source)
+        paths.append(path)
+    return paths
+
+
+def write_outputs(
+    transcript: Transcript,
+    source: Path,
+    formats: Sequence[str],
+    manifest: Manifest,
+    out_dir: Path | None = None,
+) -> list[Path]:
+    """Render, name, write atomically and record every requested format; returns the paths."""
+    fmts = check_formats(formats)
+    source = Path(source).absolute()
+    rendered = {f: FORMATS[f](transcript).encode("utf-8") for f in fmts}
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+    for _ in range(WRITE_ATTEMPTS):
+        paths = _write_set(rendered, choose_base(source, fmts, manifest, out_dir), source, manifest)
+        if paths is not None:
+            return paths
+    raise RuntimeError(f"output names for {source} kept being taken while writing")
