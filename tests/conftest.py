@@ -31,3 +31,20 @@ def private_home(tmp_path_factory, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("ASRD_CONFIG", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny_models():
+    """name -> folder of each tiny model, plus the real FSMN-VAD as "vad" (built once per run)."""
+    from tests.support.tiny_models import tiny_model_dirs, vad_model_dir
+
+    return {**tiny_model_dirs(), "vad": vad_model_dir()}
+
+
+@pytest.fixture(scope="session")
+def speech3():
+    """The committed 3-utterance clip: its folder and known speech regions."""
+    import json
+
+    folder = FIXTURES / "audio"
+    return folder, json.loads((folder / "speech3.json").read_text())

@@ -17,8 +17,10 @@ from typing import Any, Callable
 import numpy as np
 
 from asrd.config import Config
+from asrd.engine import bounds
 from asrd.engine import device as devices
 from asrd.engine.quiet import captured_output
+from asrd.engine.sentences import Token, split_sentences
 from asrd.engine.tags import parse_tags
 from asrd.logging import get_logger
 from asrd.transcript import Segment, SourceInfo, Transcript
@@ -215,13 +217,17 @@ class FunASREngine:
                                        kwargs=self.model.spk_kwargs, **options)
         result.embeddings = self._torch.cat([o["spk_embedding"] for o in outputs], dim=0)
 
-    def sentences(self, results: list[SegmentResult], timings: Timings) -> list[Segment]:
+    def sentences(self, samples: np.ndarray, results: list[SegmentResult], timings: Timings) -> list[Segment]:
         """Segments for the transcript: punctuated sentences with times where the models give
-        token timestamps and punctuation, else one per speech region; speakers placed on them."""
+        token timestamps and punctuation, else one per speech region (bounds tightened to the
+        voice); speakers placed on them."""
         tagged = [parse_tags(r.raw_text) for r in results]
-        segments = [Segment(r.start_ms / 1000, r.end_ms / 1000, t.text, emotion=t.emotion, events=t.events,
-                            language=t.language) for r, t in zip(results, tagged)]
-        records: list[dict[str, Any]] = [{"start": r.start_ms, "end": r.end_ms} for r in results]
+        rms = bounds.frame_rms(samples)
+        floor = bounds.noise_floor(rms)
+        spans = [bounds.tighten(rms, floor, r.start_ms, r.end_ms) for r in results]
+        segments = [Segment(start / 1000, end / 1000, t.text, emotion=t.emotion, events=t.events,
+                            language=t.language) for (start, end), t in zip(spans, tagged)]
+        records: list[dict[str, Any]] = [{"start": start, "end": end} for start, end in spans]
         if self.model.punc_model is not None and any(t.text for t in tagged):
             started = time.perf_counter()
             sentence_records = self._punctuated_sentences(results, [t.text for t in tagged])
@@ -237,18 +243,20 @@ class FunASREngine:
         return [s for s in segments if s.text]
 
     def _punctuated_sentences(self, results: list[SegmentResult], texts: list[str]) -> list[dict[str, Any]]:
-        from funasr.auto.auto_model import _join_vad_texts
-        from funasr.utils.timestamp_tools import timestamp_sentence
-
-        text = _join_vad_texts(texts)
-        output = self.model.inference(text, model=self.model.punc_model, kwargs=self.model.punc_kwargs,
-                                      **self._options())[0]
-        punc_array = output.get("punc_array")
-        timestamps = [ts for r in results for ts in r.timestamps]
-        if punc_array is None or not timestamps or len(punc_array) != len(timestamps):
-            log.debug("engine.punc_unaligned", tokens=len(timestamps))
+        """Punctuate the whole file's tokens at once, then cut sentences at marks and pauses."""
+        tokens = [Token(text, ts[0], ts[1], region)
+                  for region, (result, clean) in enumerate(zip(results, texts))
+                  for text, ts in zip(clean.split(), result.timestamps)]
+        if not tokens or any(len(t.split()) != len(r.timestamps) for t, r in zip(texts, results)):
+            log.debug("engine.punc_unaligned", tokens=len(tokens))
             return []  # no token times to split on: keep one segment per speech region
-        return timestamp_sentence(punc_array, timestamps, text)
+        output = self.model.inference(" ".join(t.text for t in tokens), model=self.model.punc_model,
+                                      kwargs=self.model.punc_kwargs, **self._options())[0]
+        punc_ids = [int(p) for p in output.get("punc_array", [])]
+        if len(punc_ids) != len(tokens):
+            log.debug("engine.punc_unaligned", tokens=len(tokens), marks=len(punc_ids))
+            return []
+        return [{"start": s.start_ms, "end": s.end_ms, "text": s.text} for s in split_sentences(tokens, punc_ids)]
 
     def _place_speakers(self, results: list[SegmentResult], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Cluster speaker embeddings across the whole file, then label each record by overlap."""
@@ -276,7 +284,7 @@ class FunASREngine:
                 regions = self.detect_speech(samples)
                 timings.vad_s = time.perf_counter() - vad_started
                 results = self.recognise(samples, regions, timings, on_progress)
-                segments = self.sentences(results, timings)
+                segments = self.sentences(samples, results, timings)
         finally:
             devices.empty_cache(self.device, self._torch)
         duration_s = len(samples) / 16000

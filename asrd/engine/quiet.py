@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import sys
 from typing import Iterator
 
-from asrd.logging import get_logger
+# stdlib, not structlog: structlog's unconfigured default prints to sys.stdout, i.e. back into us.
+_log = logging.getLogger("funasr.output")
 
 
 class _LineLogger(io.TextIOBase):
     def __init__(self, stream: str):
         self._stream = stream
         self._buffer = ""
-        self._log = get_logger("asrd.engine")
+        self._busy = False
 
     def writable(self) -> bool:
         return True
@@ -26,13 +28,19 @@ class _LineLogger(io.TextIOBase):
         self._buffer += text.replace("\r", "\n")
         *lines, self._buffer = self._buffer.split("\n")
         for line in lines:
-            if line.strip():
-                self._log.debug("funasr.output", stream=self._stream, line=line.strip()[:500])
+            self._emit(line)
         return len(text)
 
+    def _emit(self, line: str) -> None:
+        if line.strip() and not self._busy:  # a handler writing to us must not loop
+            self._busy = True
+            try:
+                _log.debug("%s: %s", self._stream, line.strip()[:500])
+            finally:
+                self._busy = False
+
     def flush(self) -> None:
-        if self._buffer.strip():
-            self._log.debug("funasr.output", stream=self._stream, line=self._buffer.strip()[:500])
+        self._emit(self._buffer)
         self._buffer = ""
 
 

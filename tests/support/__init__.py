@@ -1,0 +1,1 @@
+"""Helpers shared by the asrd test-suite (tiny FunASR models, fixtures)."""

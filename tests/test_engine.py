@@ -1,0 +1,141 @@
+"""The FunASR engine with tiny random-weight models and the real FSMN-VAD: structure, timing,
+parity with FunASR's own generate(), speakers, and one cache emptying per job."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from asrd import audio
+from asrd.config import build_config
+from asrd.engine.funasr import FunASREngine, Timings
+from asrd.transcript import SourceInfo
+from tests.support.configs import model_section
+from tests.support.tiny_models import speech_bursts
+
+CLIPS = ["speech3.wav", "speech3.flac", "speech3.mp3", "speech3.m4a", "speech3.mp4"]
+SOURCE = SourceInfo("/x.wav", 1, "0" * 64)
+
+
+def make_engine(preset: str, **model: object) -> FunASREngine:
+    config = build_config({"engine": {"threads": 1}, "model": {**model_section(preset), **model}}, None)
+    engine = FunASREngine(config)
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def sensevoice(tiny_models):
+    return make_engine("sensevoice")
+
+
+@pytest.fixture(scope="module")
+def paraformer(tiny_models):
+    return make_engine("paraformer-zh", hotwords=["阿里巴巴", "达摩院"])
+
+
+def funasr_automodel(engine: FunASREngine, **extra):
+    """FunASR's own pipeline on the same folders and settings asrd uses."""
+    from funasr import AutoModel
+
+    models = engine.config.models()
+    return AutoModel(model=models["asr"], vad_model=models["vad"], device="cpu", ncpu=1, disable_update=True,
+                     disable_pbar=True, vad_kwargs={"max_single_segment_time": 30000}, **extra)
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_three_segments_at_the_known_speech(sensevoice, speech3, clip):
+    folder, known = speech3
+    decoded = audio.decode(folder / clip)
+    progress = []
+    transcript = sensevoice.transcribe(decoded.samples, SOURCE, progress.append)
+    assert len(transcript.segments) == 3
+    for segment, (start, end) in zip(transcript.segments, known["speech"]):
+        assert abs(segment.start - start) <= 0.3 and abs(segment.end - end) <= 0.3, (segment, start, end)
+        assert segment.text and "<|" not in segment.text
+        assert segment.emotion == "NEUTRAL" and segment.language == "en"
+    assert transcript.language == "en" and transcript.device == "cpu"
+    assert [p.segments_done for p in progress] == [1, 2, 3]
+    assert progress[-1].fraction == pytest.approx(1.0)
+    assert abs(transcript.duration_s - known["duration_s"]) < 0.05
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_parity_with_funasr_generate_sensevoice(sensevoice, speech3, clip):
+    samples = audio.decode(speech3[0] / clip).samples
+    regions = sensevoice.detect_speech(samples)
+    ours = sensevoice.recognise(samples, regions, Timings())
+    theirs = funasr_automodel(sensevoice).generate(input=samples, language="auto", use_itn=True)[0]
+    assert len(ours) == 3
+    assert " ".join(r.raw_text for r in ours) == theirs["text"]
+
+
+@pytest.mark.parametrize("clip", ["speech3.wav", "speech3.m4a"])
+def test_parity_with_funasr_generate_paraformer_tokens_and_times(paraformer, speech3, clip):
+    samples = audio.decode(speech3[0] / clip).samples
+    ours = paraformer.recognise(samples, paraformer.detect_speech(samples), Timings())
+    theirs = funasr_automodel(paraformer).generate(input=samples, hotword="阿里巴巴 达摩院")[0]
+    assert " ".join(r.raw_text for r in ours) == theirs["text"]
+    assert [ts for r in ours for ts in r.timestamps] == theirs["timestamp"]
+
+
+def test_paraformer_punc_and_speakers(paraformer):
+    samples, bursts = speech_bursts(n_bursts=9, f0s=(110.0, 210.0))  # >= 20 CAM++ chunks: real clustering
+    transcript = paraformer.transcribe(samples, SOURCE)
+    assert transcript.segments, "no sentences"
+    assert all(seg.speaker is not None for seg in transcript.segments)
+    assert len(transcript.speakers) == 2
+    for seg in transcript.segments:
+        assert seg.end > seg.start and seg.text
+    # each sentence's speaker is the voice (pitch) of the burst it lies in
+    pitch_of = {}
+    for seg in transcript.segments:
+        middle = (seg.start + seg.end) / 2
+        f0 = next((f for start, end, f in bursts if start - 0.3 <= middle <= end + 0.3), None)
+        if f0 is not None:
+            pitch_of.setdefault(f0, set()).add(seg.speaker)
+    assert all(len(speakers) == 1 for speakers in pitch_of.values()) and len(pitch_of) == 2
+    assert set(transcript.stats["timings"]) >= {"vad_s", "asr_s", "punc_s", "spk_s"}
+
+
+def test_hotwords_and_options_reach_funasr(paraformer, monkeypatch, speech3):
+    calls = []
+    original = paraformer.model.inference
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(paraformer.model, "inference", spy)
+    paraformer.transcribe(audio.decode(speech3[0] / "speech3.wav").samples, SOURCE)
+    asr_calls = [c for c in calls if c.get("model") is paraformer.model.model]
+    assert asr_calls and all(c["hotword"] == "阿里巴巴 达摩院" for c in asr_calls)
+    assert all(c["batch_size"] == 1 for c in asr_calls)  # cpu: one segment per call
+
+
+def test_device_cache_emptied_once_per_job(sensevoice, monkeypatch, speech3):
+    calls = []
+    monkeypatch.setattr(torch.mps, "empty_cache", lambda: calls.append("mps"))
+    monkeypatch.setattr(sensevoice, "device", "mps")  # as if the weights had landed on the Apple GPU
+    samples = audio.decode(speech3[0] / "speech3.wav").samples
+    for _ in range(3):
+        sensevoice.transcribe(samples, SOURCE)
+    assert calls == ["mps"] * 3
+
+
+def test_mps_runs_one_segment_per_call_and_cuda_batches(sensevoice, monkeypatch):
+    regions = [(0, 5000), (6000, 8000), (9000, 30000)]
+    monkeypatch.setattr(sensevoice, "device", "mps")
+    assert sensevoice.batches(regions) == [[0], [1], [2]]
+    monkeypatch.setattr(sensevoice, "device", "cuda")
+    assert sorted(i for batch in sensevoice.batches(regions) for i in batch) == [0, 1, 2]
+    assert sensevoice.batches(regions) == [[1, 0, 2]]
+
+
+def test_vad_runs_on_cpu_when_asr_is_on_mps():
+    from asrd.engine.funasr import automodel_kwargs
+
+    config = build_config({}, None)
+    assert automodel_kwargs(config, "mps")["vad_kwargs"] == {"max_single_segment_time": 30000, "device": "cpu"}
+    assert "device" not in automodel_kwargs(config, "cuda")["vad_kwargs"]
+    assert automodel_kwargs(config, "mps")["disable_update"] is True

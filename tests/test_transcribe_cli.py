@@ -1,0 +1,61 @@
+"""`asrd transcribe` as a user runs it: a real subprocess, tiny SenseVoice + real FSMN-VAD."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import srt
+
+from tests.support.configs import write_config
+
+
+def run_asrd(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "asrd", *args], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ.copy())
+
+
+def test_transcribe_writes_outputs_for_each_format(tmp_path, tiny_models, speech3):
+    folder, known = speech3
+    work = tmp_path / "in"
+    work.mkdir()
+    clips = [shutil.copy(folder / name, work / name) for name in ("speech3.wav", "speech3.m4a", "speech3.mp4")]
+    bad = work / "notes.wav"
+    bad.write_text("this is not audio")
+    config = write_config(tmp_path)
+    result = run_asrd("transcribe", "--config", str(config), *map(str, clips), str(bad))
+    assert result.returncode == 1, result.stderr  # one file failed
+    assert f"failed  {bad}: not audio" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in work.glob("notes*")) == ["notes.wav"]  # nothing written for it
+    for clip in clips:
+        # speech3.wav gets speech3.*; the others' stems are taken by it, so they get their full names
+        base = clip.parent / ("speech3" if clip.suffix == ".wav" else clip.name)
+        doc = json.loads(base.with_name(base.name + ".json").read_text())
+        assert doc["source"]["path"] == str(clip) and len(doc["source"]["sha256"]) == 64
+        assert len(doc["segments"]) == 3
+        for segment, (start, end) in zip(doc["segments"], known["speech"]):
+            assert abs(segment["start"] - start) <= 0.3 and abs(segment["end"] - end) <= 0.3
+        cues = list(srt.parse(base.with_name(base.name + ".srt").read_text()))
+        assert len(cues) >= 3
+        txt = base.with_name(base.name + ".txt")
+        assert txt.read_text().strip()
+        for out in (txt, base.with_name(base.name + ".srt")):
+            assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        assert f"done    {clip} -> " in result.stdout
+
+
+def test_transcribe_format_option_and_bad_format(tmp_path, tiny_models, speech3):
+    clip = shutil.copy(speech3[0] / "speech3.flac", tmp_path / "memo.flac")
+    config = write_config(tmp_path)
+    assert run_asrd("transcribe", "--config", str(config), "--format", "pdf", str(clip)).returncode == 2
+    result = run_asrd("transcribe", "--config", str(config), "--format", "vtt,json", str(clip))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("memo.*")) == ["memo.flac", "memo.json", "memo.vtt"]
+    log_lines = [json.loads(line) for line in (tmp_path / "logs" / "asrd.log").read_text().splitlines()]
+    assert any(r["event"] == "job.done" and r["file"] == str(clip) for r in log_lines)
+    assert all({"event", "level", "timestamp"} <= r.keys() for r in log_lines)
