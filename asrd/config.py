@@ -22,10 +22,11 @@ import platformdirs
 from asrd.presets import MODEL_ROLES, PRESETS
 
 APP = "asrd"
-FORMATS = ("txt", "srt", "vtt", "json")
+FORMATS = ("txt", "srt", "vtt", "json", "md")
 DEVICES = ("mps", "cuda", "cpu")
 LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
 DEFAULT = "default"
+JOB_TIMEOUT_FACTOR, JOB_TIMEOUT_BASE_S = 2.0, 120.0
 
 
 def _choices(*allowed: str) -> dict[str, Any]:
@@ -47,6 +48,19 @@ class EngineConfig:
     device_priority: tuple[str, ...] = field(default=DEVICES, metadata=_choices(*DEVICES))
     fallback_on_error: bool = True
     threads: int = field(default_factory=_physical_cores, metadata={"minimum": 1})
+    max_attempts: int = field(default=3, metadata={"minimum": 1})
+    max_crashes: int = field(default=2, metadata={"minimum": 1})
+    # None: scale with the recording, JOB_TIMEOUT_FACTOR x its duration + JOB_TIMEOUT_BASE_S
+    job_timeout: float | None = field(default=None, metadata={"minimum": 1})
+    recycle_after_jobs: int = field(default=50, metadata={"minimum": 0})
+    max_memory_mb: int = field(default=8000, metadata={"minimum": 0})
+    idle_unload_s: float = field(default=600.0, metadata={"minimum": 0})
+
+    def timeout_for(self, audio_s: float) -> float:
+        """Seconds a job may take before the engine is killed and the job retried."""
+        if self.job_timeout is not None:
+            return self.job_timeout
+        return JOB_TIMEOUT_FACTOR * max(audio_s, 0.0) + JOB_TIMEOUT_BASE_S
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ class ModelConfig:
     hotwords: tuple[str, ...] = ()
     max_segment_s: float = field(default=30.0, metadata={"minimum": 1})
     num_speakers: int | None = field(default=None, metadata={"minimum": 1})
+    rich_tags: bool = False  # show SenseVoice's emotion/event tags in txt/srt/vtt/md (json always has them)
 
 
 @dataclass(frozen=True)

@@ -41,37 +41,73 @@ def main(args: argparse.Namespace) -> int:
         print(f"asrd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     setup_logging(config.log_file, config.log_level, console=True, console_level="warning")
-    from asrd.engine.funasr import FunASREngine
-    from asrd.engine.job import JobRequest, run_job
+    from asrd.engine.process import EngineProcess
 
-    engine = FunASREngine(config)
+    engine = EngineProcess(config)
     manifest = Manifest(config.state_dir)
     failed = 0
-    for index, name in enumerate(args.paths, 1):
-        path = Path(name).expanduser().absolute()
-        bar = ProgressBar(path.name)
-        try:
-            if path.is_dir():
-                raise audio.AudioError(path, "is a folder; give the recordings inside it")
-            info = audio.probe(path)
-            if not engine.loaded:
-                engine.load()
-            request = JobRequest(job_id=f"cli-{index}", path=str(path), size=path.stat().st_size,
-                                 sha256=sha256_file(path))
-            log.info("job.started", job_id=request.job_id, file=str(path), audio_s=round(info.duration_s, 2))
-            transcript = run_job(engine, request, lambda p: bar.update(
-                p.fraction, f"{p.segments_done}/{p.segments_total} segments", p.done_s))
-            outputs = write_outputs(transcript, path, formats, manifest)
-        except audio.AudioError as exc:
-            bar.close()
-            failed += 1
-            log.warning("job.failed", file=str(path), reason=exc.reason)
-            print(f"failed  {path}: {exc.reason}", file=sys.stderr)
-            continue
-        bar.close()
-        log.info("job.done", job_id=request.job_id, file=str(path), audio_s=round(transcript.duration_s, 2),
-                 processing_s=round(transcript.processing_s, 2), rtf=round(transcript.rtf, 4),
-                 segments=len(transcript.segments), outputs=[str(p) for p in outputs], device=transcript.device)
-        print(f"done    {path} -> {', '.join(p.name for p in outputs)}  "
-              f"({transcript.duration_s:.1f} s audio, {transcript.processing_s:.1f} s, RTF {transcript.rtf:.3f})")
+    try:
+        for index, name in enumerate(args.paths, 1):
+            path = Path(name).expanduser().absolute()
+            try:
+                if not _transcribe_one(engine, config, manifest, formats, path, f"cli-{index}"):
+                    failed += 1
+            except ModelsUnavailable as exc:
+                print(f"asrd: cannot load the models: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+    finally:
+        engine.stop()
     return EXIT_FAILED if failed else EXIT_OK
+
+
+class ModelsUnavailable(Exception):
+    """The engine could not load its models: no file can be transcribed."""
+
+
+def _transcribe_one(engine, config: Config, manifest: Manifest, formats: list[str], path: Path, job_id: str) -> bool:
+    from asrd.engine.process import LOAD_FAILED
+    from asrd.engine.protocol import JobRequest
+    from asrd.policy import FAIL, FINISHED, WAIT, decide
+
+    try:
+        if path.is_dir():
+            raise audio.AudioError(path, "is a folder; give the recordings inside it")
+        info = audio.probe(path)
+    except audio.AudioError as exc:
+        return _report_failure(path, exc.reason)
+    request = JobRequest(job_id=job_id, path=str(path), size=path.stat().st_size, sha256=sha256_file(path),
+                         audio_s=info.duration_s)
+    attempts = crashes = 0
+    bar = ProgressBar(path.name)
+    log.info("job.started", job_id=job_id, file=str(path), audio_s=round(info.duration_s, 2))
+    while True:
+        outcome = engine.run(request, lambda p: bar.update(p.fraction, f"{p.segments_done}/{p.segments_total} "
+                                                                      "segments", p.done_s))
+        bar.close()
+        decision = decide(outcome.status, outcome.reason, attempts, crashes, config.engine)
+        if decision.action == FINISHED:
+            break
+        if decision.action == WAIT:
+            if outcome.status == LOAD_FAILED:
+                raise ModelsUnavailable(outcome.reason)
+            continue
+        attempts += decision.count == "attempt"
+        crashes += decision.count == "crash"
+        if decision.action == FAIL:
+            return _report_failure(path, decision.reason or "failed", job_id)
+        log.warning("job.retry", job_id=job_id, file=str(path), reason=decision.reason, attempts=attempts,
+                    crashes=crashes)
+    transcript = outcome.transcript
+    outputs = write_outputs(transcript, path, formats, manifest)
+    log.info("job.done", job_id=job_id, file=str(path), audio_s=round(transcript.duration_s, 2),
+             processing_s=round(transcript.processing_s, 2), rtf=round(transcript.rtf, 4),
+             segments=len(transcript.segments), outputs=[str(p) for p in outputs], device=transcript.device)
+    print(f"done    {path} -> {', '.join(p.name for p in outputs)}  "
+          f"({transcript.duration_s:.1f} s audio, {transcript.processing_s:.1f} s, RTF {transcript.rtf:.3f})")
+    return True
+
+
+def _report_failure(path: Path, reason: str, job_id: str | None = None) -> bool:
+    log.warning("job.failed", job_id=job_id, file=str(path), reason=reason)
+    print(f"failed  {path}: {reason}", file=sys.stderr)
+    return False

@@ -7,20 +7,12 @@ the engine process; the daemon only probes headers.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from asrd import audio
 from asrd.engine.funasr import FunASREngine, ProgressCallback
+from asrd.engine.protocol import JobRequest
 from asrd.transcript import SourceInfo, Transcript
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    job_id: int | str
-    path: str
-    size: int
-    sha256: str
 
 
 def run_job(engine: FunASREngine, request: JobRequest, on_progress: ProgressCallback | None = None) -> Transcript:

@@ -1,0 +1,132 @@
+"""The engine process: loads the models once, then serves one job at a time over a Pipe.
+
+Started by `asrd.engine.process` with multiprocessing's spawn context (fork is unsafe on macOS).
+The only process that imports torch and funasr. Its log events go to the parent, which owns the
+log file (two processes rotating one file corrupt it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import structlog
+
+from asrd.config import Config
+from asrd.engine import protocol
+from asrd.logging import shared_processors
+
+
+class _Channel:
+    """Connection.send is not thread-safe; FunASR may log from other threads."""
+
+    def __init__(self, conn: Any):
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock:
+            self._conn.send(message)
+
+
+def _route_logs_to_parent(channel: _Channel, level: str) -> None:
+    def forward(_: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        fields = {k: v for k, v in event.items() if k not in ("event", "level", "timestamp", "_record",
+                                                             "_from_structlog")}
+        channel.send(protocol.LogEvent(event.get("level", method), str(event.get("event")), _plain(fields)))
+        raise structlog.DropEvent
+
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, *shared_processors(), forward],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+    class ToParent(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if isinstance(record.msg, dict):  # a structlog event on its way through stdlib
+                return
+            try:
+                channel.send(protocol.LogEvent(record.levelname.lower(), f"{record.name}.log",
+                                               {"message": record.getMessage()[:2000]}))
+            except Exception:  # never let logging kill a job
+                pass
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(ToParent())
+    root.setLevel(level.upper())
+    logging.captureWarnings(True)
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """Only values that pickle cheaply and render as JSON cross the pipe."""
+    return {k: v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else repr(v)
+            for k, v in fields.items()}
+
+
+def main(conn: Any, config: Config) -> None:
+    """Entry point of the spawned engine process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    channel = _Channel(conn)
+    _route_logs_to_parent(channel, config.log_level)
+    log = structlog.get_logger("asrd.engine")
+    from asrd.engine import testhooks
+
+    hooks = testhooks.install()
+    from asrd.engine.device import memory_figures
+    from asrd.engine.funasr import FunASREngine
+    from asrd.engine.job import run_job
+
+    engine = FunASREngine(config)
+    try:
+        engine.load()
+        hooks.after_load(engine)
+    except Exception as exc:  # any load problem is the model's, never the recording's
+        channel.send(protocol.LoadFailed(f"{type(exc).__name__}: {exc}"))
+        return
+    channel.send(protocol.Ready(os.getpid(), engine.device, engine.load_s, engine.choice.reason if engine.choice else ""))
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:  # the parent went away
+            return
+        if request == protocol.SHUTDOWN:
+            engine.unload()
+            return
+        _serve(channel, engine, request, run_job, memory_figures, hooks, log)
+
+
+def _serve(channel, engine, request: protocol.JobRequest, run_job, memory_figures, hooks, log) -> None:
+    from asrd.audio import AudioError
+
+    structlog.contextvars.bind_contextvars(job_id=request.job_id, file=request.path)
+    last_sent = 0.0
+
+    def progress(p) -> None:
+        nonlocal last_sent
+        now = time.monotonic()
+        if now - last_sent >= 0.5 or p.segments_done == p.segments_total:
+            last_sent = now
+            channel.send(protocol.JobProgress(request.job_id, p.fraction, p.done_s, p.segments_done,
+                                              p.segments_total))
+
+    try:
+        hooks.before_job(request)
+        transcript = run_job(engine, request, progress)
+        channel.send(protocol.JobDone(request.job_id, transcript, memory_figures(engine.device, engine._torch)))
+    except AudioError as exc:
+        channel.send(protocol.JobFailed(request.job_id, exc.reason, bad_file=True,
+                                        memory=memory_figures(engine.device, engine._torch)))
+    except Exception as exc:
+        log.exception("engine.job_error", error=f"{type(exc).__name__}: {exc}")
+        channel.send(protocol.JobFailed(request.job_id, f"{type(exc).__name__}: {exc}", bad_file=False,
+                                        memory=memory_figures(engine.device, engine._torch)))
+    finally:
+        structlog.contextvars.clear_contextvars()

@@ -1,0 +1,265 @@
+"""The parent's handle on the engine process: start, serve one job, supervise, recycle, unload.
+
+The engine child owns torch, FunASR and the decoded audio, so a segfault, an OOM kill, a hang or a
+leak in the model costs a restart, never the daemon. The parent never imports torch. Every
+outcome is a `JobOutcome`; deciding what it means for the job (retry, fail) is the caller's,
+because the ledger, not the engine, owns job state.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from asrd.config import Config
+from asrd.engine import protocol
+from asrd.engine.device import engine_memory_mb
+from asrd.logging import get_logger
+from asrd.transcript import Transcript
+
+log = get_logger("asrd.engine")
+POLL_S = 0.1
+STOP_GRACE_S = 3.0
+RESTART_BACKOFF_S = (1.0, 60.0)  # first delay, cap: doubled after each consecutive failure
+
+# JobOutcome.status values
+DONE = "done"  # transcript ready
+BAD_FILE = "bad_file"  # the recording cannot be decoded
+ERROR = "error"  # the job raised something else inside the engine
+CRASHED = "crashed"  # the engine process died during the job
+TIMEOUT = "timeout"  # the job ran past its time limit; the engine was killed
+LOAD_FAILED = "load_failed"  # the models could not be loaded: the job never ran
+STOPPED = "stopped"  # the caller asked to stop; the job was abandoned
+
+
+@dataclass
+class JobOutcome:
+    status: str
+    transcript: Transcript | None = None
+    reason: str | None = None
+    memory: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EngineState:
+    """What `asrd status` shows about the engine."""
+
+    state: str = "stopped"  # stopped | loading | ready | busy
+    pid: int | None = None
+    device: str | None = None
+    load_s: float | None = None
+    jobs_served: int = 0
+    restarts: int = 0
+    last_error: str | None = None
+
+
+ProgressFn = Callable[[protocol.JobProgress], None]
+StopFn = Callable[[], bool]
+
+
+class EngineProcess:
+    def __init__(self, config: Config):
+        self.config = config
+        self.info = EngineState()
+        self._ctx = multiprocessing.get_context("spawn")  # fork is unsafe on macOS (and with torch)
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._failures = 0  # consecutive crashes/load failures, for the restart backoff
+        self._not_before = 0.0
+        self._last_used = time.monotonic()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self, should_stop: StopFn = lambda: False) -> JobOutcome | None:
+        """Start the child and wait until its models are loaded; an outcome only on failure."""
+        while time.monotonic() < self._not_before:
+            if should_stop():
+                return JobOutcome(STOPPED, reason="stopping")
+            time.sleep(POLL_S)
+        parent_conn, child_conn = self._ctx.Pipe()
+        from asrd.engine.child import main as child_main
+
+        self._proc = self._ctx.Process(target=child_main, args=(child_conn, self.config), name="asrd-engine",
+                                       daemon=True)
+        started = time.monotonic()
+        self.info.state, self.info.last_error = "loading", None
+        self._proc.start()
+        child_conn.close()
+        self._conn = parent_conn
+        self.info.pid = self._proc.pid
+        log.info("engine.starting", pid=self._proc.pid)
+        while True:
+            message = self._receive(should_stop)
+            if isinstance(message, protocol.Ready):
+                self.info.state, self.info.device, self.info.load_s = "ready", message.device, message.load_s
+                self._failures = 0
+                self._last_used = time.monotonic()
+                log.info("engine.ready", pid=message.pid, device=message.device, load_s=round(message.load_s, 2),
+                         cold_start_s=round(time.monotonic() - started, 2), reason=message.reason)
+                return None
+            exitcode = self._proc.exitcode if self._proc is not None else None
+            self._kill()
+            if message == STOPPED:
+                return JobOutcome(STOPPED, reason="stopping")
+            reason = (message.reason if isinstance(message, protocol.LoadFailed)
+                      else f"engine process died while loading ({_describe_exit(exitcode)})")
+            self._backoff()
+            self.info.last_error = reason
+            log.error("engine.load_failed", reason=reason, retry_in_s=round(self._not_before - time.monotonic(), 1))
+            return JobOutcome(LOAD_FAILED, reason=reason)
+
+    def stop(self, reason: str = "shutdown") -> None:
+        """Ask the child to exit between jobs; kill it if it does not within STOP_GRACE_S."""
+        if self._proc is None:
+            return
+        if self.alive and self._conn is not None:
+            try:
+                self._conn.send(protocol.SHUTDOWN)
+            except (OSError, ValueError):
+                pass
+            self._proc.join(STOP_GRACE_S)
+        self._kill()
+        log.info("engine.stopped", reason=reason)
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+        if self._proc is not None:
+            self._proc.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc, self._conn = None, None
+        self.info.state, self.info.pid = "stopped", None
+
+    def _backoff(self) -> None:
+        first, cap = RESTART_BACKOFF_S
+        self._failures += 1
+        self.info.restarts += 1
+        self._not_before = time.monotonic() + min(cap, first * 2 ** (self._failures - 1))
+
+    # --- one job ---------------------------------------------------------------------------
+
+    def run(self, request: protocol.JobRequest, on_progress: ProgressFn | None = None,
+            should_stop: StopFn = lambda: False) -> JobOutcome:
+        """Run one job in the child (starting it if needed) and say how it ended."""
+        if not self.alive:
+            failure = self.start(should_stop)
+            if failure is not None:
+                return failure
+        assert self._conn is not None
+        timeout_s = self.config.engine.timeout_for(request.audio_s)
+        deadline = time.monotonic() + timeout_s
+        self.info.state = "busy"
+        self._conn.send(request)
+        try:
+            while True:
+                message = self._receive(should_stop, deadline)
+                if isinstance(message, protocol.JobProgress):
+                    if on_progress:
+                        on_progress(message)
+                    continue
+                if isinstance(message, protocol.JobDone):
+                    return self._finished(JobOutcome(DONE, message.transcript, memory=message.memory))
+                if isinstance(message, protocol.JobFailed):
+                    status = BAD_FILE if message.bad_file else ERROR
+                    return self._finished(JobOutcome(status, reason=message.reason, memory=message.memory))
+                return self._lost(message, timeout_s)
+        finally:
+            self._last_used = time.monotonic()
+            if self.info.state == "busy":
+                self.info.state = "ready"
+
+    def _finished(self, outcome: JobOutcome) -> JobOutcome:
+        self.info.jobs_served += 1
+        self._recycle_if_due(outcome.memory)
+        return outcome
+
+    def _lost(self, why: str, timeout_s: float) -> JobOutcome:
+        """The child stopped answering this job: died, timed out, or we are stopping."""
+        exitcode = self._proc.exitcode if self._proc is not None else None
+        self._kill()
+        if why == STOPPED:
+            return JobOutcome(STOPPED, reason="daemon stopping")
+        self._backoff()
+        if why == TIMEOUT:
+            reason = f"job took longer than its {timeout_s:.0f} s limit; engine killed"
+            log.error("engine.timeout", timeout_s=round(timeout_s, 1))
+            return JobOutcome(TIMEOUT, reason=reason)
+        reason = f"engine process died ({_describe_exit(exitcode)})"
+        log.error("engine.crashed", reason=reason, restarts=self.info.restarts)
+        return JobOutcome(CRASHED, reason=reason)
+
+    def _receive(self, should_stop: StopFn, deadline: float | None = None) -> Any:
+        """Next message from the child, logging LogEvents on the way; or why there is none:
+        STOPPED, TIMEOUT, or a description of the child's death."""
+        assert self._conn is not None and self._proc is not None
+        while True:
+            if should_stop():
+                return STOPPED
+            if deadline is not None and time.monotonic() > deadline:
+                return TIMEOUT
+            try:
+                ready = self._conn.poll(POLL_S)
+                message = self._conn.recv() if ready else None
+            except (EOFError, OSError):
+                self._proc.join(5)
+                return CRASHED
+            if message is None:
+                if not self._proc.is_alive():
+                    return CRASHED
+                continue
+            if isinstance(message, protocol.LogEvent):
+                log_child_event(message)
+                continue
+            return message
+
+    # --- memory hygiene --------------------------------------------------------------------
+
+    def _recycle_if_due(self, memory: dict[str, float]) -> None:
+        engine = self.config.engine
+        used = engine_memory_mb(memory)
+        if engine.recycle_after_jobs and self.info.jobs_served % engine.recycle_after_jobs == 0:
+            self.stop(reason=f"recycled after {engine.recycle_after_jobs} jobs")
+            log.info("engine.recycled", reason="jobs", jobs=engine.recycle_after_jobs)
+        elif engine.max_memory_mb and used > engine.max_memory_mb:
+            self.stop(reason=f"memory {used:.0f} MB over engine.max_memory_mb {engine.max_memory_mb}")
+            log.info("engine.recycled", reason="memory", memory_mb=round(used), limit_mb=engine.max_memory_mb)
+
+    def unload_if_idle(self) -> bool:
+        """Stop the child after engine.idle_unload_s without jobs; its memory returns to the system."""
+        idle_s = self.config.engine.idle_unload_s
+        if idle_s and self.alive and time.monotonic() - self._last_used >= idle_s:
+            self.stop(reason=f"idle for {idle_s:.0f} s")
+            log.info("engine.unloaded", idle_s=idle_s)
+            return True
+        return False
+
+
+def log_child_event(message: protocol.LogEvent) -> None:
+    """Re-emit an engine event into this process's log (the one writer of the log file)."""
+    level = message.level if message.level in ("debug", "info", "warning", "error", "critical") else "info"
+    fields = {k: v for k, v in message.fields.items() if k not in ("logger", "logger_name")}
+    getattr(get_logger("asrd.engine.child"), level)(message.event, **fields)
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "exit status unknown"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"

@@ -1,0 +1,69 @@
+"""What the daemon and the engine process say to each other (pickled over a multiprocessing Pipe).
+
+Parent -> child: JobRequest, or SHUTDOWN.
+Child -> parent: Ready | LoadFailed (once, after loading), then per job any number of LogEvent and
+JobProgress, ending in JobDone or JobFailed. LogEvent may also come at any other time.
+No torch here: both processes import this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from asrd.transcript import Transcript
+
+SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    job_id: int | str
+    path: str
+    size: int
+    sha256: str
+    audio_s: float = 0.0  # from the parent's header probe; sizes the timeout
+
+
+@dataclass(frozen=True)
+class Ready:
+    pid: int
+    device: str
+    load_s: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    reason: str
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    level: str
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job_id: int | str
+    fraction: float
+    done_s: float
+    segments_done: int
+    segments_total: int
+
+
+@dataclass(frozen=True)
+class JobDone:
+    job_id: int | str
+    transcript: Transcript
+    memory: dict[str, float]
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    job_id: int | str
+    reason: str
+    bad_file: bool  # True: the recording cannot be decoded (AudioError); False: anything else
+    memory: dict[str, float] = field(default_factory=dict)

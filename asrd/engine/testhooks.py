@@ -1,0 +1,56 @@
+"""Test-only faults and fakes inside the engine process, switched on by $ASRD_TEST_HOOKS (JSON).
+
+A monkeypatch in the test process cannot reach a spawned child, so tests describe what the child
+should do instead. Keys:
+  "crash_on": "text"   SIGKILL itself when a job's path contains text (a poison file)
+  "hang_on": "text"    sleep forever when a job's path contains text
+  "delay_s": 2.5       sleep this long at the start of every job (time to kill it mid-job)
+  "fake_mps": "FILE"   pretend the weights sit on an Apple GPU: device "mps", with
+                       torch.mps.empty_cache appending a line to FILE and fixed mps memory figures
+Without the variable, nothing here changes behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV = "ASRD_TEST_HOOKS"
+
+
+@dataclass
+class Hooks:
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def after_load(self, engine: Any) -> None:
+        path = self.settings.get("fake_mps")
+        if not path:
+            return
+        torch = engine._torch
+
+        def record_empty_cache() -> None:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(f"{os.getpid()}\n")
+
+        torch.mps.empty_cache = record_empty_cache
+        torch.mps.current_allocated_memory = lambda: 100 * 2**20
+        torch.mps.driver_allocated_memory = lambda: 200 * 2**20
+        engine.device = "mps"
+
+    def before_job(self, request: Any) -> None:
+        if self.settings.get("delay_s"):
+            time.sleep(float(self.settings["delay_s"]))
+        if self.settings.get("crash_on") and self.settings["crash_on"] in request.path:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.settings.get("hang_on") and self.settings["hang_on"] in request.path:
+            while True:
+                time.sleep(60)
+
+
+def install() -> Hooks:
+    raw = os.environ.get(ENV)
+    return Hooks(json.loads(raw)) if raw else Hooks()

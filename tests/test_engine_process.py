@@ -1,0 +1,177 @@
+"""The engine process: crashes, hangs, poison files, recycling, idle unload, and the daemon side
+never importing torch. Real spawned children, real SIGKILL, test hooks inside the child."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from asrd.config import load_config
+from asrd.engine.process import DONE, EngineProcess
+from asrd.engine.protocol import JobRequest
+from asrd.hashing import sha256_file
+from tests.support.configs import write_config
+
+
+def clips(speech3, folder: Path, names: list[str]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(speech3[0] / "speech3.wav", folder / name)) for name in names]
+
+
+def events(log_file: Path) -> list[dict]:
+    if not log_file.exists():
+        return []
+    return [json.loads(line) for line in log_file.read_text().splitlines()]
+
+
+def transcribe(config: Path, files: list[Path], hooks: dict | None = None, wait: bool = True):
+    env = {**os.environ, "ASRD_TEST_HOOKS": json.dumps(hooks or {})}
+    cmd = [sys.executable, "-m", "asrd", "transcribe", "--config", str(config), *map(str, files)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if wait:
+        out, err = proc.communicate(timeout=600)
+        return proc.returncode, out, err
+    return proc
+
+
+def request_for(path: Path, job_id: int = 1) -> JobRequest:
+    return JobRequest(job_id, str(path), path.stat().st_size, sha256_file(path), audio_s=14.1)
+
+
+def test_kill_9_of_the_engine_mid_job_then_the_job_completes_once(tmp_path, tiny_models, speech3):
+    [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    config = write_config(tmp_path)
+    proc = transcribe(config, [clip], hooks={"delay_s": 4}, wait=False)
+    parent = psutil.Process(proc.pid)
+    log_file = tmp_path / "logs" / "asrd.log"
+    deadline = time.time() + 120
+    while not any(e["event"] == "engine.ready" for e in events(log_file)):
+        assert time.time() < deadline and proc.poll() is None, "engine never became ready"
+        time.sleep(0.2)
+    [ready] = [e for e in events(log_file) if e["event"] == "engine.ready"]
+    assert ready["pid"] in [c.pid for c in parent.children()]
+    time.sleep(0.5)  # inside the job's delay
+    os.kill(ready["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    names = sorted(p.name for p in clip.parent.iterdir())
+    assert names == ["memo.json", "memo.srt", "memo.txt", "memo.wav"]  # one set, complete
+    assert len(json.loads((clip.parent / "memo.json").read_text())["segments"]) == 3
+    log = events(log_file)
+    assert [e["event"] for e in log].count("job.done") == 1
+    crashed = [e for e in log if e["event"] == "engine.crashed"]
+    assert crashed and "SIGKILL" in crashed[0]["reason"]
+    assert [e["event"] for e in log].count("engine.ready") == 2  # restarted once
+
+
+def test_hanging_job_is_killed_at_its_timeout_and_fails_after_max_attempts(tmp_path, tiny_models, speech3):
+    hang, good = clips(speech3, tmp_path / "in", ["hang.wav", "good.wav"])
+    config = write_config(tmp_path, engine={"job_timeout": 2, "max_attempts": 2})
+    code, out, err = transcribe(config, [hang, good], hooks={"hang_on": "hang.wav"})
+    assert code == 1
+    assert f"failed  {hang}: job took longer than its 2 s limit; engine killed (after 2 attempts)" in err
+    assert f"done    {good}" in out
+    log = events(tmp_path / "logs" / "asrd.log")
+    assert [e["event"] for e in log].count("engine.timeout") == 2
+    assert not list(hang.parent.glob("hang.*.*")) and not (hang.parent / "hang.txt").exists()
+
+
+def test_poison_file_fails_after_max_crashes_and_the_rest_are_done(tmp_path, tiny_models, speech3):
+    first, poison, last = clips(speech3, tmp_path / "in", ["a.wav", "poison.wav", "b.wav"])
+    config = write_config(tmp_path, engine={"max_crashes": 2})
+    code, out, err = transcribe(config, [first, poison, last], hooks={"crash_on": "poison.wav"})
+    assert code == 1
+    assert f"failed  {poison}: crashed the engine 2 times" in err
+    assert f"done    {first}" in out and f"done    {last}" in out
+    assert (first.parent / "a.txt").exists() and (last.parent / "b.txt").exists()
+    assert not (poison.parent / "poison.txt").exists()
+
+
+def test_recycling_between_jobs(tmp_path, tiny_models, speech3):
+    files = clips(speech3, tmp_path / "in", [f"f{i}.wav" for i in range(5)])
+    config = write_config(tmp_path, engine={"recycle_after_jobs": 2})
+    code, out, err = transcribe(config, files)
+    assert code == 0, err
+    assert out.count("done    ") == 5
+    log = [e["event"] for e in events(tmp_path / "logs" / "asrd.log")]
+    assert log.count("engine.recycled") >= 2 and log.count("engine.ready") == 3
+    # recycling happens only between jobs: every job.done comes before the recycle that follows it
+    assert log.count("engine.crashed") == 0 and log.count("job.retry") == 0
+
+
+def test_idle_unload_and_cold_start(tmp_path, tiny_models, speech3):
+    [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    config = load_config(write_config(tmp_path, engine={"idle_unload_s": 1}))
+    engine = EngineProcess(config)
+    try:
+        assert engine.run(request_for(clip)).status == DONE
+        pid = engine.pid
+        assert psutil.pid_exists(pid) and not engine.unload_if_idle()
+        time.sleep(1.2)
+        assert engine.unload_if_idle()
+        assert not engine.alive and (not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
+        assert engine.run(request_for(clip, 2)).status == DONE  # comes back for the next job
+        assert engine.pid != pid
+    finally:
+        engine.stop()
+
+
+def test_empty_cache_once_per_job_in_the_child_with_faked_mps(tmp_path, tiny_models, speech3, monkeypatch):
+    record = tmp_path / "empty_cache.log"
+    monkeypatch.setenv("ASRD_TEST_HOOKS", json.dumps({"fake_mps": str(record)}))
+    [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    engine = EngineProcess(load_config(write_config(tmp_path)))
+    try:
+        outcomes = [engine.run(request_for(clip, i)) for i in range(3)]
+        assert [o.status for o in outcomes] == [DONE] * 3
+        assert all(o.transcript.device == "mps" for o in outcomes)
+        assert outcomes[0].memory["mps_driver_mb"] == 200 and outcomes[0].memory["mps_allocated_mb"] == 100
+        lines = record.read_text().split()
+        assert len(lines) == 3 and set(lines) == {str(engine.pid)}  # one per job, inside the child
+    finally:
+        engine.stop()
+
+
+DAEMON_SIDE = """
+import json, sys
+from asrd.config import load_config
+from asrd.engine.process import EngineProcess
+from asrd.engine.protocol import JobRequest
+from asrd.hashing import sha256_file
+config = load_config(sys.argv[1])
+engine = EngineProcess(config)
+outcome = engine.run(JobRequest(1, sys.argv[2], 1, sha256_file(sys.argv[2]), 14.1))
+engine.stop()
+print(json.dumps({"status": outcome.status, "segments": len(outcome.transcript.segments),
+                  "imported": sorted(m for m in ("torch", "funasr") if m in sys.modules)}))
+"""
+
+
+def test_the_parent_never_imports_torch_or_funasr(tmp_path, tiny_models, speech3):
+    [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    config = write_config(tmp_path)
+    result = subprocess.run([sys.executable, "-c", DAEMON_SIDE, str(config), str(clip)], capture_output=True,
+                            text=True, timeout=300)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"status": "done", "segments": 3, "imported": []}
+
+
+def test_model_load_failure_is_reported_not_blamed_on_the_file(tmp_path, tiny_models, speech3):
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("model: NoSuchModelClass\n")
+    [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    config = write_config(tmp_path, model={"asr": str(broken)})
+    code, out, err = transcribe(config, [clip])
+    assert code == 1 and "cannot load the models" in err
+    assert "failed  " not in err  # the recording is not blamed
+    assert any(e["event"] == "engine.load_failed" for e in events(tmp_path / "logs" / "asrd.log"))
