@@ -33,14 +33,44 @@ def _transcribe_args(p: argparse.ArgumentParser) -> None:
     _add_config(p)
 
 
+def _models_args(p: argparse.ArgumentParser) -> None:
+    from asrd.presets import PRESETS
+
+    _add_config(p)
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    listing = sub.add_parser("list", help="the presets, and whether the configured models are on this Mac (default)")
+    pull = sub.add_parser("pull", help="download the configured (or named) preset's models to the ModelScope cache")
+    pull.add_argument("--preset", choices=list(PRESETS), help="download this preset's models instead")
+    for action in (listing, pull):  # --config after the action too, without undoing one given before it
+        action.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="config file")
+
+
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--recent", type=int, default=10, metavar="N", help="how many finished jobs to show (default 10)")
+    _add_config(p)
+
+
+def _retry_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="recordings to transcribe again")
+    p.add_argument("--failed", action="store_true", help="queue every failed recording again")
+    _add_config(p)
+
+
 # name -> (handler "module:function", one-line help, argument builder)
 COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
+    "run": ("asrd.commands.run_cmd:main", "run the daemon in the foreground: watch the inbox and transcribe", _add_config),
+    "status": ("asrd.commands.status_cmd:main", "daemon and engine state, the job in flight, queue and recent jobs",
+               _status_args),
+    "retry": ("asrd.commands.retry_cmd:main", "queue recordings again: failed ones, or done ones to redo", _retry_args),
     "config": ("asrd.commands.config_cmd:main", "check the configuration and show where each value comes from",
                _config_args),
     "transcribe": ("asrd.commands.transcribe_cmd:main", "transcribe recordings now; transcripts are written beside them",
                    _transcribe_args),
     "devices": ("asrd.commands.devices_cmd:main", "list devices (mps/cuda/cpu), whether each is usable, and which auto picks",
                 _add_config),
+    "models": ("asrd.commands.models_cmd:main", "list the model presets and what is downloaded; `models pull` downloads them",
+               _models_args),
 }
 
 

@@ -50,6 +50,7 @@ class EngineConfig:
     threads: int = field(default_factory=_physical_cores, metadata={"minimum": 1})
     max_attempts: int = field(default=3, metadata={"minimum": 1})
     max_crashes: int = field(default=2, metadata={"minimum": 1})
+    retry_delay_s: float = field(default=5.0, metadata={"minimum": 0})  # first retry's wait; doubles, max 5 min
     # None: scale with the recording, JOB_TIMEOUT_FACTOR x its duration + JOB_TIMEOUT_BASE_S
     job_timeout: float | None = field(default=None, metadata={"minimum": 1})
     recycle_after_jobs: int = field(default=50, metadata={"minimum": 0})
@@ -80,12 +81,19 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    settle_s: float = field(default=2.0, metadata={"minimum": 0})
+    rescan_s: float = field(default=60.0, metadata={"minimum": 1})
+
+
+@dataclass(frozen=True)
 class Config:
     inbox: Path = field(default_factory=lambda: Path("~/Transcribe/inbox").expanduser())
     outputs: tuple[str, ...] = field(default=("txt", "srt", "json"), metadata=_choices(*FORMATS))
     state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP)))
     log_file: Path = field(default_factory=lambda: Path(platformdirs.user_log_dir(APP)) / "asrd.log")
     log_level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
+    watch: WatchConfig = field(default_factory=WatchConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     # dotted key -> where its value came from ("default" or the config file's path)

@@ -1,0 +1,74 @@
+"""Run the real `asrd run` as a subprocess and follow its JSON log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from tests.support.configs import write_config
+
+
+class DaemonRun:
+    def __init__(self, root: Path, hooks: dict | None = None, **config: Any):
+        fast = {"watch": {"settle_s": 0.5, "rescan_s": 2}, "engine": {"retry_delay_s": 0.5}}
+        for key, value in config.items():
+            fast[key] = {**fast.get(key, {}), **value} if isinstance(value, dict) else value
+        self.root = root
+        self.config = write_config(root, **fast)
+        self.inbox = root / "inbox"
+        self.log_file = root / "logs" / "asrd.log"
+        self.hooks = hooks or {}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "DaemonRun":
+        env = {**os.environ, "ASRD_TEST_HOOKS": json.dumps(self.hooks)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "asrd", "run", "--config", str(self.config)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.wait_for(lambda e: e["event"] == "daemon.started" and e.get("pid") == self.proc.pid, 60)
+        return self
+
+    def events(self) -> list[dict]:
+        if not self.log_file.exists():
+            return []
+        return [json.loads(line) for line in self.log_file.read_text().splitlines() if line.strip()]
+
+    def count(self, event: str, **match: Any) -> int:
+        return sum(1 for e in self.events() if e["event"] == event and all(e.get(k) == v for k, v in match.items()))
+
+    def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 120, n: int = 1) -> list[dict]:
+        deadline = time.time() + timeout
+        while True:
+            found = [e for e in self.events() if predicate(e)]
+            if len(found) >= n:
+                return found
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode}: {self.proc.stderr.read()[-3000:]}")
+            if time.time() > deadline:
+                raise AssertionError(f"timed out waiting; last events: {[e['event'] for e in self.events()[-15:]]}")
+            time.sleep(0.2)
+
+    def wait_done(self, n: int, timeout: float = 180) -> list[dict]:
+        return self.wait_for(lambda e: e["event"] == "job.done", timeout, n)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[int, float]:
+        assert self.proc is not None
+        started = time.time()
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return code, time.time() - started
+
+    def __enter__(self) -> "DaemonRun":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
