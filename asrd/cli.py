@@ -30,6 +30,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 def _transcribe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="recordings to transcribe")
     p.add_argument("--format", metavar="LIST", help="comma-separated outputs, e.g. txt,srt,vtt,json (default: config outputs)")
+    p.add_argument("--force", action="store_true", help="transcribe again even if asrd already did this recording")
     _add_config(p)
 
 

@@ -150,6 +150,8 @@ def test_one_daemon_per_state_dir_and_status(tmp_path, tiny_models, speech3):
         assert status["running"] and status["pid"] == daemon.proc.pid
         assert status["counts"]["done"] == 1 and status["recent"][0]["path"] == str(memo)
         assert "asrd: running" in run("status").stdout
+        shared = run("transcribe", str(memo))  # the one-shot command shares the daemon's ledger
+        assert shared.returncode == 0 and f"skipped {memo}: already transcribed" in shared.stdout
         daemon.stop()
     after = run("status")
     assert after.returncode == 0 and "not running" in after.stdout and "memo.wav" in after.stdout

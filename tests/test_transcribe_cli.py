@@ -59,3 +59,17 @@ def test_transcribe_format_option_and_bad_format(tmp_path, tiny_models, speech3)
     log_lines = [json.loads(line) for line in (tmp_path / "logs" / "asrd.log").read_text().splitlines()]
     assert any(r["event"] == "job.done" and r["file"] == str(clip) for r in log_lines)
     assert all({"event", "level", "timestamp"} <= r.keys() for r in log_lines)
+
+
+def test_transcribe_shares_the_ledger_done_files_are_skipped_unless_forced(tmp_path, tiny_models, speech3):
+    clip = shutil.copy(speech3[0] / "speech3.wav", tmp_path / "memo.wav")
+    config = write_config(tmp_path)
+    first = run_asrd("transcribe", "--config", str(config), str(clip))
+    assert first.returncode == 0 and "done    " in first.stdout
+    again = run_asrd("transcribe", "--config", str(config), str(clip))
+    assert again.returncode == 0 and f"skipped {clip}: already transcribed (memo.txt, memo.srt, memo.json)" in again.stdout
+    forced = run_asrd("transcribe", "--config", str(config), "--force", str(clip))
+    assert forced.returncode == 0 and "done    " in forced.stdout
+    from asrd.ledger import Ledger
+
+    assert Ledger(tmp_path / "state").counts()["done"] == 1

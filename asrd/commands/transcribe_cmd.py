@@ -7,16 +7,23 @@ Exit 0 when every file succeeded, 1 when any failed (one line each; nothing is w
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+import structlog
 
 from asrd import audio
 from asrd.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from asrd.config import Config, load_config
+from asrd.engine.process import LOAD_FAILED, EngineProcess
+from asrd.engine.protocol import JobRequest
 from asrd.hashing import sha256_file
+from asrd.ledger import IllegalTransition, Job, Ledger
 from asrd.logging import get_logger, setup_logging
 from asrd.manifest import Manifest
 from asrd.output import FORMATS, write_outputs
+from asrd.policy import FAIL, FINISHED, WAIT, decide
 from asrd.progress import ProgressBar
 
 log = get_logger("asrd.transcribe")
@@ -41,16 +48,15 @@ def main(args: argparse.Namespace) -> int:
         print(f"asrd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     setup_logging(config.log_file, config.log_level, console=True, console_level="warning")
-    from asrd.engine.process import EngineProcess
-
     engine = EngineProcess(config)
     manifest = Manifest(config.state_dir)
+    ledger = Ledger(config.state_dir)
     failed = 0
     try:
         for index, name in enumerate(args.paths, 1):
             path = Path(name).expanduser().absolute()
             try:
-                if not _transcribe_one(engine, config, manifest, formats, path, f"cli-{index}"):
+                if not _transcribe_one(engine, config, manifest, ledger, formats, path, args.force):
                     failed += 1
             except ModelsUnavailable as exc:
                 print(f"asrd: cannot load the models: {exc}", file=sys.stderr)
@@ -64,22 +70,49 @@ class ModelsUnavailable(Exception):
     """The engine could not load its models: no file can be transcribed."""
 
 
-def _transcribe_one(engine, config: Config, manifest: Manifest, formats: list[str], path: Path, job_id: str) -> bool:
-    from asrd.engine.process import LOAD_FAILED
-    from asrd.engine.protocol import JobRequest
-    from asrd.policy import FAIL, FINISHED, WAIT, decide
-
+def _transcribe_one(engine, config: Config, manifest: Manifest, ledger: Ledger, formats: list[str], path: Path,
+                    force: bool) -> bool:
     try:
         if path.is_dir():
             raise audio.AudioError(path, "is a folder; give the recordings inside it")
         info = audio.probe(path)
+        st = path.stat()
+        sha = sha256_file(path)
     except audio.AudioError as exc:
         return _report_failure(path, exc.reason)
-    request = JobRequest(job_id=job_id, path=str(path), size=path.stat().st_size, sha256=sha256_file(path),
-                         audio_s=info.duration_s)
+    job = _claim(ledger, path, st, sha, force)
+    if job is None:
+        return True
+    request = JobRequest(job_id=job.id, path=str(path), size=st.st_size, sha256=sha, audio_s=info.duration_s)
+    try:
+        with structlog.contextvars.bound_contextvars(job_id=job.id, file=str(path)):
+            return _run(engine, config, manifest, ledger, formats, path, request)
+    finally:
+        if ledger.get(job.id).state == "running":  # interrupted (Ctrl-C): leave it for the daemon
+            ledger.requeue(job.id, None)
+
+
+def _claim(ledger: Ledger, path: Path, st: os.stat_result, sha: str, force: bool) -> Job | None:
+    """The ledger job for this content, claimed; None (with a line saying why) to skip the file."""
+    job, created = ledger.offer(path, st.st_size, st.st_mtime_ns, sha)
+    if not created and job.state == "done":
+        if not force:
+            print(f"skipped {path}: already transcribed ({', '.join(Path(o).name for o in job.outputs)}); "
+                  "--force redoes it")
+            return None
+        ledger.retry(path=job.path)
+    try:
+        return ledger.claim(job.id)
+    except IllegalTransition:
+        print(f"skipped {path}: being transcribed by the asrd daemon right now")
+        return None
+
+
+def _run(engine, config: Config, manifest: Manifest, ledger: Ledger, formats: list[str], path: Path,
+         request: JobRequest) -> bool:
     attempts = crashes = 0
     bar = ProgressBar(path.name)
-    log.info("job.started", job_id=job_id, file=str(path), audio_s=round(info.duration_s, 2))
+    log.info("job.started", audio_s=round(request.audio_s, 2))
     while True:
         outcome = engine.run(request, lambda p: bar.update(p.fraction, f"{p.segments_done}/{p.segments_total} "
                                                                       "segments", p.done_s))
@@ -94,20 +127,22 @@ def _transcribe_one(engine, config: Config, manifest: Manifest, formats: list[st
         attempts += decision.count == "attempt"
         crashes += decision.count == "crash"
         if decision.action == FAIL:
-            return _report_failure(path, decision.reason or "failed", job_id)
-        log.warning("job.retry", job_id=job_id, file=str(path), reason=decision.reason, attempts=attempts,
-                    crashes=crashes)
+            ledger.fail(request.job_id, decision.reason or "failed")
+            return _report_failure(path, decision.reason or "failed")
+        log.warning("job.retry", reason=decision.reason, attempts=attempts, crashes=crashes)
     transcript = outcome.transcript
     outputs = write_outputs(transcript, path, formats, manifest)
-    log.info("job.done", job_id=job_id, file=str(path), audio_s=round(transcript.duration_s, 2),
-             processing_s=round(transcript.processing_s, 2), rtf=round(transcript.rtf, 4),
-             segments=len(transcript.segments), outputs=[str(p) for p in outputs], device=transcript.device)
+    ledger.complete(request.job_id, [str(p) for p in outputs], transcript.duration_s, transcript.processing_s,
+                    transcript.rtf)
+    log.info("job.done", audio_s=round(transcript.duration_s, 2), processing_s=round(transcript.processing_s, 2),
+             rtf=round(transcript.rtf, 4), segments=len(transcript.segments), outputs=[str(p) for p in outputs],
+             device=transcript.device)
     print(f"done    {path} -> {', '.join(p.name for p in outputs)}  "
           f"({transcript.duration_s:.1f} s audio, {transcript.processing_s:.1f} s, RTF {transcript.rtf:.3f})")
     return True
 
 
-def _report_failure(path: Path, reason: str, job_id: str | None = None) -> bool:
-    log.warning("job.failed", job_id=job_id, file=str(path), reason=reason)
+def _report_failure(path: Path, reason: str) -> bool:
+    log.warning("job.failed", file=str(path), reason=reason)
     print(f"failed  {path}: {reason}", file=sys.stderr)
     return False
