@@ -58,11 +58,18 @@ def _retry_args(p: argparse.ArgumentParser) -> None:
     _add_config(p)
 
 
+def _agent_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["install", "uninstall", "status", "plist"],
+                   help="install: start at login (and now); uninstall; status; plist: print it")
+    _add_config(p)
+
+
 # name -> (handler "module:function", one-line help, argument builder)
 COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
     "run": ("asrd.commands.run_cmd:main", "run the daemon in the foreground: watch the inbox and transcribe", _add_config),
     "status": ("asrd.commands.status_cmd:main", "daemon and engine state, the job in flight, queue and recent jobs",
                _status_args),
+    "agent": ("asrd.commands.agent_cmd:main", "the launchd agent that runs asrd at login (macOS)", _agent_args),
     "retry": ("asrd.commands.retry_cmd:main", "queue recordings again: failed ones, or done ones to redo", _retry_args),
     "config": ("asrd.commands.config_cmd:main", "check the configuration and show where each value comes from",
                _config_args),
