@@ -110,9 +110,7 @@ class Daemon:
             return
         self.engine.unload_if_idle()
         self._write_status()
-        wake = self.watcher.wake()
-        wake.wait(IDLE_WAIT_S)
-        wake.clear()
+        self.watcher.wake().wait(max(0.05, min(IDLE_WAIT_S, self.watcher.next_poll_in())))
 
     # --- noticing ---------------------------------------------------------------------------
 

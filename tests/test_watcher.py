@@ -1,0 +1,352 @@
+"""The inbox watcher: backlog and new files found, only once completely written, ignore rules, and
+surviving lost events and a vanishing inbox. Real files, a real watchdog observer where events
+matter, a fake clock where timing matters."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+import asrd.watcher as watcher_mod
+from asrd.watcher import InboxWatcher, Ready, is_candidate
+
+SETTLE = 0.25  # exact in binary, so fake-clock sums land exactly on it
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    return tmp_path / "Transcribe" / "inbox"
+
+
+@pytest.fixture
+def watchers():
+    """Makes watchers and stops them all at the end, even when a test fails."""
+    made: list[InboxWatcher] = []
+
+    def make(inbox: Path, **kwargs) -> InboxWatcher:
+        w = InboxWatcher(inbox, **{"settle_s": SETTLE, **kwargs})
+        made.append(w)
+        w.start()
+        return w
+
+    yield make
+    for w in made:
+        w.stop()
+
+
+def write(path: Path, data: bytes = b"\x01" * 1000, mode: str = "wb") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, mode) as f:
+        f.write(data)
+    return path
+
+
+def wait_ready(watcher: InboxWatcher, timeout: float = 5.0) -> list[Ready]:
+    """Poll like the daemon loop (sleeping on the wake event) until something is ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = watcher.poll()
+        if ready:
+            return ready
+        watcher.wake().wait(min(0.05, watcher.next_poll_in()))
+    return []
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+def test_backlog_found_at_start_including_subfolders_and_odd_names(inbox, watchers):
+    names = ["a.m4a", "sub dir/Ünïcödé memo 録音.wav", "deep/er/MEMO.M4A"]
+    for name in names:
+        write(inbox / name)
+    write(inbox / "notes.txt")
+    write(inbox / ".hidden.m4a")
+    clock = FakeClock()
+    w = watchers(inbox, clock=clock, observe=False)
+    assert w.poll() == []  # first sight: not yet known to hold still
+    assert w.waiting() == sorted(inbox / n for n in names)
+    clock.advance(SETTLE)
+    ready = w.poll()
+    assert sorted(r.path for r in ready) == sorted(inbox / n for n in names)
+    assert all(r.size == 1000 for r in ready)
+    assert w.waiting() == []
+    assert w.poll() == []
+    clock.advance(60)  # a rescan sees them unchanged: not handed on again
+    assert w.poll() == [] and w.waiting() == []
+
+
+def test_inbox_created_if_missing(inbox, watchers):
+    assert not inbox.exists()
+    w = watchers(inbox)
+    assert inbox.is_dir() and w.inbox_available
+
+
+def test_new_file_found_through_an_event(inbox, watchers):
+    w = watchers(inbox, rescan_s=3600)  # only an event can find it
+    assert w.poll() == []
+    path = write(inbox / "new.m4a")
+    assert w.wake().wait(5), "the observer should hint"
+    ready = wait_ready(w)
+    assert ready == [Ready(path, 1000, path.stat().st_mtime_ns)]
+
+
+def test_new_file_found_by_rescan_when_events_are_lost(inbox, watchers):
+    clock = FakeClock()
+    w = watchers(inbox, clock=clock, observe=False, rescan_s=60)
+    assert w.poll() == []
+    path = write(inbox / "missed.wav")
+    clock.advance(30)
+    assert w.poll() == [] and w.waiting() == []  # no event, no rescan yet
+    clock.advance(30)
+    assert w.poll() == [] and w.waiting() == [path]
+    clock.advance(SETTLE)
+    assert [r.path for r in w.poll()] == [path]
+
+
+def test_file_renamed_into_the_inbox_is_found(inbox, tmp_path, watchers):
+    w = watchers(inbox, rescan_s=3600)
+    w.poll()
+    src = write(tmp_path / "elsewhere" / "Recording.m4a")
+    os.rename(src, inbox / "Recording.m4a")
+    assert [r.path for r in wait_ready(w)] == [inbox / "Recording.m4a"]
+
+
+def test_folder_moved_into_the_inbox_is_scanned(inbox, tmp_path, watchers):
+    w = watchers(inbox, rescan_s=3600)
+    w.poll()
+    folder = tmp_path / "trip"
+    write(folder / "day1.m4a")
+    write(folder / "day2.m4a")
+    os.rename(folder, inbox / "trip")
+    found: set[Path] = set()
+    deadline = time.monotonic() + 5
+    while len(found) < 2 and time.monotonic() < deadline:
+        found |= {r.path for r in wait_ready(w, timeout=deadline - time.monotonic())}
+    assert found == {inbox / "trip" / "day1.m4a", inbox / "trip" / "day2.m4a"}
+
+
+# --------------------------------------------------------------------------- the stability gate
+
+
+def test_file_written_in_chunks_with_short_pauses_is_ready_after_the_last_write(inbox, watchers):
+    clock = FakeClock()
+    path = write(inbox / "copying.m4a", b"x" * 100)  # before start: the backlog scan finds it
+    w = watchers(inbox, clock=clock, observe=False)
+    with capture_logs() as logs:
+        assert w.poll() == []
+        for _ in range(4):
+            clock.advance(SETTLE / 2)  # shorter than settle_s
+            write(path, b"x" * 100, "ab")
+            assert w.poll() == [] and w.waiting() == [path]
+        clock.advance(SETTLE - 0.0625)
+        assert w.poll() == []
+        clock.advance(0.0625)
+        assert w.poll() == [Ready(path, 500, path.stat().st_mtime_ns)]
+    events = [e["event"] for e in logs]
+    assert events.count("file.seen") == 1
+    assert events.count("file.waiting") == 1  # once while it grows, not every poll
+
+
+def test_long_pause_may_hand_a_file_on_early_and_it_is_handed_on_again_when_it_grows(inbox, watchers):
+    """Why the daemon re-checks the source before writing: a writer pausing longer than settle_s
+    looks finished. When it grows again, the watcher hands it on again with the new size."""
+    clock = FakeClock()
+    path = write(inbox / "live.m4a", b"x" * 100)
+    w = watchers(inbox, clock=clock, observe=False, rescan_s=10)
+    w.poll()
+    clock.advance(SETTLE + 0.125)  # the writer pauses longer than settle_s
+    assert [r.size for r in w.poll()] == [100]  # early
+    write(path, b"y" * 100, "ab")
+    clock.advance(10)  # found again by the rescan (or an event)
+    assert w.poll() == [] and w.waiting() == [path]
+    clock.advance(SETTLE)
+    assert w.poll() == [Ready(path, 200, path.stat().st_mtime_ns)]
+
+
+def test_grown_file_is_handed_on_again_through_an_event(inbox, watchers):
+    w = watchers(inbox, rescan_s=3600)
+    path = write(inbox / "a.m4a", b"x" * 100)
+    assert [r.size for r in wait_ready(w)] == [100]
+    write(path, b"y" * 100, "ab")
+    assert [r.size for r in wait_ready(w)] == [200]
+
+
+def test_vanished_candidate_is_dropped(inbox, watchers):
+    clock = FakeClock()
+    path = write(inbox / "gone.m4a")
+    w = watchers(inbox, clock=clock, observe=False)
+    w.poll()
+    path.unlink()
+    clock.advance(SETTLE)
+    assert w.poll() == [] and w.waiting() == []
+
+
+def test_zero_byte_file_waits_longer_then_is_handed_on(inbox, watchers):
+    clock = FakeClock()
+    empty = write(inbox / "empty.m4a", b"")
+    w = watchers(inbox, clock=clock, observe=False, empty_settle_s=30)
+    w.poll()
+    clock.advance(SETTLE)
+    assert w.poll() == [] and w.waiting() == [empty]  # a copy often starts at 0 bytes
+    clock.advance(30 - SETTLE)
+    assert w.poll() == [Ready(empty, 0, empty.stat().st_mtime_ns)]
+
+
+def test_empty_file_that_starts_filling_is_treated_like_any_other(inbox, watchers):
+    clock = FakeClock()
+    path = write(inbox / "copy.m4a", b"")
+    w = watchers(inbox, clock=clock, observe=False)
+    w.poll()
+    clock.advance(SETTLE)
+    write(path, b"x" * 10, "ab")
+    assert w.poll() == []
+    clock.advance(SETTLE)
+    assert [r.size for r in w.poll()] == [10]
+
+
+def test_next_poll_in_says_when_a_candidate_could_settle(inbox, watchers):
+    clock = FakeClock()
+    w = watchers(inbox, clock=clock, observe=False, rescan_s=60)
+    w.poll()
+    assert w.next_poll_in() == pytest.approx(60)
+    write(inbox / "a.m4a")
+    clock.advance(60)
+    w.poll()
+    assert w.next_poll_in() == pytest.approx(SETTLE)
+
+
+# --------------------------------------------------------------------------- ignore rules
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Recording.m4a", True),
+        ("MEMO.M4A", True),
+        ("interview.MOV", True),
+        ("sub/dir/take 2.wav", True),
+        ("failed/again.m4a", True),  # not a special folder: asrd never creates one
+        ("日本語 メモ.flac", True),
+        (".DS_Store", False),
+        ("._Recording.m4a", False),  # AppleDouble
+        (".hidden.m4a", False),
+        (".dotdir/x.m4a", False),
+        (".asrd/x.m4a", False),
+        ("a/.git/x.m4a", False),
+        ("x.m4a.part", False),
+        ("x.crdownload", False),
+        ("x.m4a.crdownload", False),
+        ("x.m4a.download", False),
+        ("x.m4a.download/x.m4a", False),  # Safari's download bundle
+        ("x.m4a.tmp", False),
+        ("x.m4a.partial", False),
+        (".x.m4a.icloud", False),  # iCloud placeholder
+        ("x.m4a.ICLOUD", False),
+        (".x.m4a.1a2b3c4d.asrd-tmp", False),
+        ("x.asrd-error.json", False),
+        ("x.m4a.asrd-error.json", False),
+        ("x.txt", False),
+        ("x.srt", False),
+        ("x.vtt", False),
+        ("x.json", False),
+        ("x.pdf", False),
+        ("noextension", False),
+    ],
+)
+def test_ignore_rules(tmp_path, name, expected):
+    inbox = tmp_path / "inbox"
+    assert is_candidate(inbox / name, inbox) is expected
+
+
+def test_paths_outside_the_inbox_and_the_inbox_itself_are_not_candidates(tmp_path):
+    inbox = tmp_path / "inbox"
+    assert not is_candidate(tmp_path / "other" / "x.m4a", inbox)
+    assert not is_candidate(inbox, inbox)
+
+
+def test_ignored_files_are_never_reported(inbox, watchers):
+    write(inbox / ".x.m4a.icloud")
+    write(inbox / "x.m4a.part")
+    write(inbox / "x.m4a.download" / "x.m4a")
+    write(inbox / ".asrd" / "y.m4a")
+    write(inbox / "x.txt")
+    clock = FakeClock()
+    w = watchers(inbox, clock=clock, observe=False)
+    w.poll()
+    clock.advance(60)
+    assert w.poll() == [] and w.waiting() == []
+
+
+# --------------------------------------------------------------------------- the inbox going away
+
+
+def test_inbox_deleted_and_recreated_resumes_and_finds_new_files(inbox, watchers):
+    w = watchers(inbox, rescan_s=3600)
+    assert w.poll() == []
+    shutil.rmtree(inbox)
+    with capture_logs() as logs:
+        assert w.poll() == []
+        assert not w.inbox_available
+        assert w.poll() == []
+        inbox.mkdir()
+        first = write(inbox / "first.m4a")
+        assert [r.path for r in wait_ready(w)] == [first]  # the resume rescans
+    assert w.inbox_available
+    assert [e["event"] for e in logs if e["event"].startswith("inbox.")] == ["inbox.missing", "inbox.back"]
+    second = write(inbox / "second.m4a")  # the observer was restarted on the new folder
+    assert [r.path for r in wait_ready(w)] == [second]
+
+
+def test_inbox_replaced_between_polls_is_noticed(inbox, watchers):
+    w = watchers(inbox, rescan_s=3600)
+    assert w.poll() == []
+    shutil.rmtree(inbox)
+    inbox.mkdir()
+    path = write(inbox / "after.m4a")
+    assert [r.path for r in wait_ready(w)] == [path]
+    later = write(inbox / "later.m4a")
+    assert [r.path for r in wait_ready(w)] == [later]
+
+
+def test_inbox_that_cannot_be_created_is_waited_for(inbox, watchers, monkeypatch):
+    monkeypatch.setattr(watcher_mod, "_creatable", lambda path: False)
+    clock = FakeClock()
+    with capture_logs() as logs:
+        w = watchers(inbox, clock=clock, observe=False)
+        assert not inbox.exists() and not w.inbox_available
+        assert w.poll() == []
+        path = write(inbox / "a.m4a")
+        assert w.poll() == [] and w.inbox_available and w.waiting() == [path]
+    assert [e["event"] for e in logs if e["event"].startswith("inbox.")] == ["inbox.missing", "inbox.back"]
+    clock.advance(SETTLE)
+    assert [r.path for r in w.poll()] == [path]
+
+
+def test_an_unmounted_volume_is_never_created():
+    """Creating /Volumes/<disk>/... would fake the disk on the boot volume."""
+    assert not watcher_mod._creatable(Path("/Volumes/NoSuchDisk-asrd-test/Transcribe/inbox"))
+    assert watcher_mod._creatable(Path("/Users/someone/Transcribe/inbox"))
+
+
+def test_stop_then_start_watches_again(inbox, watchers):
+    w = watchers(inbox, rescan_s=3600)
+    w.stop()
+    w.start()
+    path = write(inbox / "after-restart.m4a")
+    assert [r.path for r in wait_ready(w)] == [path]
