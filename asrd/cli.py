@@ -64,12 +64,22 @@ def _agent_args(p: argparse.ArgumentParser) -> None:
     _add_config(p)
 
 
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("clip", metavar="RECORDING", help="a recording; it is repeated to make a long file")
+    p.add_argument("--repeat", type=int, default=10, help="times to repeat the recording (default 10)")
+    p.add_argument("--runs", type=int, default=3, help="timed runs after one warm-up (default 3)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(p)
+
+
 # name -> (handler "module:function", one-line help, argument builder)
 COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
     "run": ("asrd.commands.run_cmd:main", "run the daemon in the foreground: watch the inbox and transcribe", _add_config),
     "status": ("asrd.commands.status_cmd:main", "daemon and engine state, the job in flight, queue and recent jobs",
                _status_args),
     "agent": ("asrd.commands.agent_cmd:main", "the launchd agent that runs asrd at login (macOS)", _agent_args),
+    "bench": ("asrd.commands.bench_cmd:main", "time asrd against FunASR's own generate() on the same audio",
+              _bench_args),
     "retry": ("asrd.commands.retry_cmd:main", "queue recordings again: failed ones, or done ones to redo", _retry_args),
     "config": ("asrd.commands.config_cmd:main", "check the configuration and show where each value comes from",
                _config_args),

@@ -27,7 +27,7 @@ from asrd.hashing import sha256_file
 from asrd.ledger import Job, Ledger, backoff_s
 from asrd.lock import StateLock
 from asrd.logging import get_logger
-from asrd.manifest import Manifest
+from asrd.manifest import Manifest, path_key
 from asrd.output import cleanup_temp_files, write_outputs
 from asrd.policy import FAIL, FINISHED, RETRY, decide
 from asrd.stats import summary
@@ -127,6 +127,10 @@ class Daemon:
         job, created = self.ledger.offer(ready.path, ready.size, ready.mtime_ns, sha)
         if created:
             log.info("job.queued", job_id=job.id, file=str(ready.path), size=ready.size)
+        elif job.path != path_key(ready.path):
+            # exactly once per content: a copy is not transcribed again, but it is never skipped silently
+            log.info("file.duplicate", job_id=job.id, file=str(ready.path), same_as=job.path, state=job.state,
+                     outputs=job.outputs, hint="`asrd transcribe --force FILE` transcribes the copy too")
 
     # --- working ----------------------------------------------------------------------------
 

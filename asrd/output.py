@@ -1,4 +1,4 @@
-"""Transcript outputs: render (txt, srt, vtt, json) and write them beside the recording.
+"""Transcript outputs: render (txt, srt, vtt, json, md) and write them beside the recording.
 
 Writes are atomic (temp file + rename, fsynced) and private (0600). A path is only overwritten when
 the manifest says it is asrd's own unedited output for the same source, so user files always survive.
@@ -11,11 +11,13 @@ import fcntl
 import json
 import math
 import os
+import re
 import secrets
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from asrd.hashing import sha256_bytes
@@ -60,6 +62,26 @@ def _hms(ms: int) -> str:
     """HH:MM:SS for txt headers (whole seconds are enough to find the place)."""
     h, rem = divmod(ms // 1000, 3600)
     return f"{h:02d}:{rem // 60:02d}:{rem % 60:02d}"
+
+
+# --------------------------------------------------------------------------- rich tags
+
+QUIET_TAGS = frozenset({"NEUTRAL", "EMO_UNKNOWN", "Speech", "Event_UNK"})  # the usual case: noise if shown
+
+
+def _tag_prefix(seg: Segment) -> str:
+    """`[HAPPY] [Laughter] ` from SenseVoice's emotion and events (the neutral, plain-speech ones left out)."""
+    tags = [seg.emotion] if seg.emotion else []
+    tags += seg.events
+    return "".join(f"[{tag}] " for tag in tags if tag not in QUIET_TAGS)
+
+
+def display_segments(transcript: Transcript) -> list[Segment]:
+    """The segments as shown in txt/srt/vtt/md: with `model.rich_tags` (carried in
+    transcript.model["rich_tags"]) their tags lead the text. json keeps the fields instead."""
+    if not transcript.model.get("rich_tags"):
+        return list(transcript.segments)
+    return [replace(s, text=_tag_prefix(s) + s.text.strip()) if s.text.strip() else s for s in transcript.segments]
 
 
 # --------------------------------------------------------------------------- text measuring
@@ -232,7 +254,7 @@ def build_cues(transcript: Transcript) -> list[Cue]:
     """Subtitle cues shared by srt and vtt: ≤42 chars/line, ≤2 lines, ≤7 s, ordered, no overlap."""
     with_speakers = bool(transcript.speakers)
     cues: list[Cue] = []
-    for seg in sorted(transcript.segments, key=lambda s: (s.start, s.end)):
+    for seg in sorted(display_segments(transcript), key=lambda s: (s.start, s.end)):
         cues.extend(_segment_cues(seg, _cue_prefix(seg.speaker) if with_speakers else ""))
     return _fix_timing(cues)
 
@@ -242,7 +264,7 @@ def build_cues(transcript: Transcript) -> list[Cue]:
 
 def render_txt(transcript: Transcript) -> str:
     """Paragraph per segment; with speakers, paragraph per speaker turn under a timed header."""
-    segments = [s for s in transcript.segments if s.text.strip()]
+    segments = [s for s in display_segments(transcript) if s.text.strip()]
     if not transcript.speakers:
         paragraphs = [s.text.strip() for s in segments]
     else:
@@ -301,11 +323,61 @@ def render_json(transcript: Transcript) -> str:
     return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
+_now = datetime.now  # tests pin the "Transcribed" date
+
+
+_MD_LINE_START = re.compile(r"^(\d+)([.)])(\s)|^([-+=])")
+
+
+def _md_escape(text: str) -> str:
+    """Transcript words are text, never markup: escape what Markdown would act on (inline marks,
+    and a list or heading marker at the start: "1. ", "- ")."""
+    return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}{m[3]}" if m[1] else f"\\{m[4]}", text.translate(_MD_SPECIAL))
+
+
+def _md_model(model: dict) -> str | None:
+    """`preset (asr model)`, or whichever of the two is known."""
+    preset, asr = model.get("preset"), model.get("asr") or model.get("name")
+    if preset and asr:
+        return f"{preset} ({asr})"
+    return preset or asr
+
+
+def _md_header(transcript: Transcript) -> list[str]:
+    rows = [("Transcribed", _now().strftime("%Y-%m-%d %H:%M")),
+            ("Duration", _hms(_ms(transcript.duration_s))),
+            ("Language", transcript.language),
+            ("Model", _md_model(transcript.model)),
+            ("Speakers", ", ".join(speaker_label(s) for s in transcript.speakers))]
+    title = f"# {_md_escape(Path(transcript.source.path).name)}"
+    return [title, "", *(f"- **{name}:** {_md_escape(str(value))}" for name, value in rows if value)]
+
+
+def _md_turn(turn: list[Segment]) -> str:
+    """`**Speaker N** [HH:MM:SS]` and the turn's text on the next line (one rendered paragraph)."""
+    who = speaker_label(turn[0].speaker) if turn[0].speaker is not None else "Unknown speaker"
+    return f"**{_md_escape(who)}** [{_hms(_ms(turn[0].start))}]\n" + _md_escape(
+        _join_texts([s.text.strip() for s in turn]))
+
+
+def render_md(transcript: Transcript) -> str:
+    """Readable Markdown: a header (file, date, duration, model, speakers), then a paragraph per
+    speaker turn, or a paragraph per segment without speakers."""
+    segments = [s for s in display_segments(transcript) if s.text.strip()]
+    if transcript.speakers:
+        paragraphs = [_md_turn(turn) for turn in _speaker_turns(segments)]
+    else:
+        paragraphs = [_md_escape(s.text.strip()) for s in segments]
+    return "\n".join(_md_header(transcript)) + "\n" + "".join("\n" + p + "\n" for p in paragraphs)
+
+
 FORMATS: dict[str, Callable[[Transcript], str]] = {
     "txt": render_txt,
     "srt": render_srt,
     "vtt": render_vtt,
     "json": render_json,
+    "md": render_md,
 }
 
 

@@ -78,8 +78,12 @@ def test_restart_redoes_nothing_but_new_content_under_an_old_name_is_redone(tmp_
         daemon.stop()
     first_json = memo.with_suffix(".json").read_text()
     with daemon:  # restart: nothing redone
+        copy = drop(speech3, daemon.inbox / "copies" / "Recording copy.wav")  # the same recording again
         time.sleep(4)
         assert daemon.count("job.done") == 1 and daemon.count("job.queued") == 1
+        [dup] = daemon.wait_for(lambda e: e["event"] == "file.duplicate")  # said, not silently skipped
+        assert dup["file"] == str(copy) and dup["same_as"] == str(memo) and dup["state"] == "done"
+        assert outputs_of(copy) == []
         memo.write_bytes((speech3[0] / "speech3.flac").read_bytes())  # a new recording, same name
         daemon.wait_done(2)
         daemon.stop()

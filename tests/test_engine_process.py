@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,11 +19,12 @@ from asrd.engine.process import DONE, EngineProcess
 from asrd.engine.protocol import JobRequest
 from asrd.hashing import sha256_file
 from tests.support.configs import write_config
+from tests.support.recordings import distinct_wav
 
 
 def clips(speech3, folder: Path, names: list[str]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy(speech3[0] / "speech3.wav", folder / name)) for name in names]
+    return [distinct_wav(speech3[0] / "speech3.wav", folder / name) for name in names]
 
 
 def events(log_file: Path) -> list[dict]:

@@ -73,3 +73,26 @@ def test_transcribe_shares_the_ledger_done_files_are_skipped_unless_forced(tmp_p
     from asrd.ledger import Ledger
 
     assert Ledger(tmp_path / "state").counts()["done"] == 1
+
+
+def test_a_copy_is_skipped_by_name_and_a_failed_recording_gets_a_fresh_try(tmp_path, tiny_models, speech3):
+    clip = shutil.copy(speech3[0] / "speech3.wav", tmp_path / "memo.wav")
+    copy = shutil.copy(clip, tmp_path / "memo copy.wav")
+    config = write_config(tmp_path)
+    result = run_asrd("transcribe", "--config", str(config), str(clip), str(copy))
+    assert result.returncode == 0, result.stderr
+    assert f"skipped {copy}: already transcribed (the same recording as {clip})" in result.stdout
+    assert not list(tmp_path.glob("memo copy.*.*")) and not (tmp_path / "memo copy.txt").exists()
+    forced = run_asrd("transcribe", "--config", str(config), "--force", str(copy))
+    assert forced.returncode == 0 and (tmp_path / "memo copy.txt").exists()
+
+    from asrd.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "state")
+    job = ledger.by_path(clip)
+    ledger.retry_job(job.id)
+    ledger.claim(job.id)
+    ledger.fail(job.id, "an earlier try failed")
+    again = run_asrd("transcribe", "--config", str(config), str(clip))
+    assert again.returncode == 0 and f"done    {clip}" in again.stdout, again.stderr
+    assert ledger.get(job.id).state == "done"

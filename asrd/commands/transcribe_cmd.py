@@ -21,7 +21,7 @@ from asrd.engine.protocol import JobRequest
 from asrd.hashing import sha256_file
 from asrd.ledger import IllegalTransition, Job, Ledger
 from asrd.logging import get_logger, setup_logging
-from asrd.manifest import Manifest
+from asrd.manifest import Manifest, path_key
 from asrd.output import FORMATS, write_outputs
 from asrd.policy import FAIL, FINISHED, WAIT, decide
 from asrd.progress import ProgressBar
@@ -93,18 +93,29 @@ def _transcribe_one(engine, config: Config, manifest: Manifest, ledger: Ledger, 
 
 
 def _claim(ledger: Ledger, path: Path, st: os.stat_result, sha: str, force: bool) -> Job | None:
-    """The ledger job for this content, claimed; None (with a line saying why) to skip the file."""
+    """The ledger job for this content, claimed; None (with a line saying why) to skip the file.
+
+    A recording named on the command line is wanted now: one that failed before gets a fresh try,
+    a done one is skipped unless --force, one a live daemon is working on is left to it.
+    """
     job, created = ledger.offer(path, st.st_size, st.st_mtime_ns, sha)
-    if not created and job.state == "done":
-        if not force:
-            print(f"skipped {path}: already transcribed ({', '.join(Path(o).name for o in job.outputs)}); "
-                  "--force redoes it")
+    copy_of = f" (the same recording as {job.path})" if job.path != path_key(path) else ""
+    if job.state == "done" and not force:
+        print(f"skipped {path}: already transcribed{copy_of} ({', '.join(Path(o).name for o in job.outputs)}); "
+              "--force redoes it")
+        return None
+    if job.state == "running":
+        ledger.recover_running()  # the job of an asrd that died mid-job goes back to queued
+        job = ledger.get(job.id)
+        if job.state == "running":
+            print(f"skipped {path}: being transcribed by another asrd process right now{copy_of}")
             return None
-        ledger.retry(path=job.path)
+    if job.state in ("done", "failed"):
+        ledger.retry_job(job.id)
     try:
         return ledger.claim(job.id)
-    except IllegalTransition:
-        print(f"skipped {path}: being transcribed by the asrd daemon right now")
+    except IllegalTransition:  # the daemon took it between our look and our claim
+        print(f"skipped {path}: being transcribed by another asrd process right now{copy_of}")
         return None
 
 

@@ -23,6 +23,7 @@ from asrd.engine.quiet import captured_output
 from asrd.engine.sentences import Token, split_sentences
 from asrd.engine.tags import parse_tags
 from asrd.logging import get_logger
+from asrd.stats import speech_stats
 from asrd.transcript import Segment, SourceInfo, Transcript
 
 log = get_logger("asrd.engine")
@@ -73,9 +74,10 @@ class Timings:
         return {k: round(v, 3) for k, v in self.__dict__.items()}
 
 
-def automodel_kwargs(config: Config, device: str) -> dict[str, Any]:
-    """Arguments for FunASR's AutoModel: the models of the preset (or overrides) on `device`."""
-    models = config.models()
+def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None = None) -> dict[str, Any]:
+    """Arguments for FunASR's AutoModel: the models of the preset (or overrides) on `device`;
+    `folders` (role -> local folder, from asrd.models.prepare) replaces hub ids."""
+    models = {**config.models(), **(folders or {})}
     kwargs: dict[str, Any] = {
         "model": models["asr"],
         "device": device,
@@ -109,7 +111,12 @@ class FunASREngine:
     # --- loading ---------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Choose the device and build the models once (downloading hub ids on first use)."""
+        """Choose the device and build the models once (downloading hub ids on first use);
+        ModelLoadError when a model is missing or incomplete."""
+        from asrd import models
+
+        with captured_output():  # a first-use download's progress bars
+            folders = models.prepare(self.config)
         engine = self.config.engine
         devices.prepare_environment(engine.device, engine.device_priority)
         import torch
@@ -124,7 +131,7 @@ class FunASREngine:
         with captured_output():
             from funasr import AutoModel
 
-            self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device))
+            self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device, folders))
         self.load_s = time.perf_counter() - started
         self.device = devices.weights_device(self.model.model)
         log.info("engine.loaded", device=self.device, requested=engine.device, reason=self.choice.reason,
@@ -289,16 +296,19 @@ class FunASREngine:
             devices.empty_cache(self.device, self._torch)
         duration_s = len(samples) / 16000
         languages = [s.language for s in segments if s.language and s.language != "nospeech"]
-        return Transcript(
+        transcript = Transcript(
             source=source,
             segments=segments,
             language=max(set(languages), key=languages.count) if languages else _configured_language(self.config),
-            model={"preset": self.config.model.preset, **self.config.models()},
+            model={"preset": self.config.model.preset, **self.config.models(),
+                   "rich_tags": self.config.model.rich_tags},  # the renderers read it (asrd.output)
             device=self.device,
             duration_s=duration_s,
             processing_s=time.perf_counter() - started,
             stats={"timings": timings.as_dict(), "speech_regions": len(regions)},
         )
+        transcript.stats["speech"] = speech_stats(transcript)
+        return transcript
 
 
 CUDA_BATCH_MS = 300_000  # FunASR's default batch_size_s (300 s of padded audio per call)

@@ -1,0 +1,22 @@
+"""Distinct recordings for tests: asrd keys jobs on content, so two byte-identical copies are one
+recording (the second is a duplicate, not new work). Tests that need N separate jobs make N clips
+that differ in one inaudible sample."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def distinct_wav(source: Path, target: Path) -> Path:
+    """`source` (a wav) written to `target` with its last sample nudged by an amount taken from the
+    target's name, so every name gets its own content and the words stay the same."""
+    samples, rate = sf.read(source, dtype="int16", always_2d=True)
+    samples = samples.copy()
+    samples[-1, 0] = np.int16(int(samples[-1, 0]) + 1 + zlib.crc32(target.name.encode()) % 64)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(target, samples, rate, subtype="PCM_16")
+    return target
