@@ -482,8 +482,15 @@ def _script_sensevoice(model, sp) -> None:
 _SENSEVOICE_BLANK_BIAS = 7.5
 
 
-def build_sensevoice(dest: Path) -> Path:
-    """Tiny ``SenseVoiceSmall`` folder at ``dest`` (replaced if present); returns ``dest``."""
+# SenseVoiceSmall's real encoder size (iic/SenseVoiceSmall config.yaml): the benchmarks build a
+# random-weight model of this size, so that timings have the real model's compute.
+SENSEVOICE_SMALL_ENCODER = {"output_size": 512, "attention_heads": 4, "linear_units": 2048, "num_blocks": 50,
+                            "tp_blocks": 20}
+
+
+def build_sensevoice(dest: Path, encoder: dict[str, Any] | None = None) -> Path:
+    """Tiny ``SenseVoiceSmall`` folder at ``dest`` (replaced if present); returns ``dest``.
+    `encoder` overrides encoder_conf keys (SENSEVOICE_SMALL_ENCODER: the real model's size)."""
     import sentencepiece as spm
 
     dest = _fresh_dir(dest)
@@ -517,6 +524,7 @@ def build_sensevoice(dest: Path) -> Path:
         "frontend": "WavFrontend",
         "frontend_conf": _frontend_conf(),
     }
+    config["encoder_conf"].update(encoder or {})
     _write_yaml(dest / "config.yaml", config)
     _write_configuration_json(
         dest,
