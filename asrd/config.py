@@ -76,6 +76,9 @@ class ModelConfig:
     use_itn: bool = True
     hotwords: tuple[str, ...] = ()
     max_segment_s: float = field(default=30.0, metadata={"minimum": 1})
+    # CPU: short speech regions share one batched ASR call up to this many padded seconds (0: one
+    # region per call). Batching only: every region keeps its own segment. Not on mps (batch_size=1).
+    merge_length_s: float = field(default=15.0, metadata={"minimum": 0})
     num_speakers: int | None = field(default=None, metadata={"minimum": 1})
     rich_tags: bool = False  # show SenseVoice's emotion/event tags in txt/srt/vtt/md (json always has them)
 

@@ -43,8 +43,8 @@ PRESETS: dict[str, Preset] = {
         vad="fsmn-vad",
         punc=None,
         spk=None,
-        summary="Fun-ASR-Nano (LLM-based, zh/en/ja); EXPERIMENTAL: not yet runnable in asrd's pipeline, "
-                "several GB, slow on CPU",
+        summary="Fun-ASR-Nano (LLM-based, zh/en/ja, punctuates itself); EXPERIMENTAL: wired but not "
+                "tested against the real model, GBs of download, slow without a GPU",
     ),
 }
 

@@ -55,7 +55,7 @@ def test_three_segments_at_the_known_speech(sensevoice, speech3, clip):
         assert segment.text and "<|" not in segment.text
         assert segment.emotion == "NEUTRAL" and segment.language == "en"
     assert transcript.language == "en" and transcript.device == "cpu"
-    assert [p.segments_done for p in progress] == [1, 2, 3]
+    assert [p.segments_done for p in progress] == [3]  # cpu: the three short regions share one batched call
     assert progress[-1].fraction == pytest.approx(1.0)
     assert abs(transcript.duration_s - known["duration_s"]) < 0.05
 
@@ -110,7 +110,15 @@ def test_hotwords_and_options_reach_funasr(paraformer, monkeypatch, speech3):
     paraformer.transcribe(audio.decode(speech3[0] / "speech3.wav").samples, SOURCE)
     asr_calls = [c for c in calls if c.get("model") is paraformer.model.model]
     assert asr_calls and all(c["hotword"] == "阿里巴巴 达摩院" for c in asr_calls)
-    assert all(c["batch_size"] == 1 for c in asr_calls)  # cpu: one segment per call
+    assert [c["batch_size"] for c in asr_calls] == [3]  # cpu: short regions batched (model.merge_length_s)
+
+
+def test_progress_after_every_call_when_each_region_has_its_own(tiny_models, speech3):
+    engine = make_engine("sensevoice", merge_length_s=0)
+    progress = []
+    transcript = engine.transcribe(audio.decode(speech3[0] / "speech3.wav").samples, SOURCE, progress.append)
+    assert [p.segments_done for p in progress] == [1, 2, 3] and len(transcript.segments) == 3
+    assert [round(p.fraction, 2) for p in progress][-1] == 1.0
 
 
 def test_device_cache_emptied_once_per_job(sensevoice, monkeypatch, speech3):
@@ -123,13 +131,28 @@ def test_device_cache_emptied_once_per_job(sensevoice, monkeypatch, speech3):
     assert calls == ["mps"] * 3
 
 
-def test_mps_runs_one_segment_per_call_and_cuda_batches(sensevoice, monkeypatch):
+def test_mps_runs_one_segment_per_call_cuda_and_cpu_batch(sensevoice, monkeypatch):
     regions = [(0, 5000), (6000, 8000), (9000, 30000)]
     monkeypatch.setattr(sensevoice, "device", "mps")
     assert sensevoice.batches(regions) == [[0], [1], [2]]
     monkeypatch.setattr(sensevoice, "device", "cuda")
     assert sorted(i for batch in sensevoice.batches(regions) for i in batch) == [0, 1, 2]
     assert sensevoice.batches(regions) == [[1, 0, 2]]
+    monkeypatch.setattr(sensevoice, "device", "cpu")  # merge_length_s 15: 2 s + 5 s padded to 10 s; 21 s alone
+    assert sensevoice.batches(regions) == [[1, 0], [2]]
+
+
+def test_length_batches_never_pass_the_cap():
+    from asrd.engine.funasr import length_batches
+
+    regions = [(0, 4000), (5000, 6000), (7000, 9000), (10000, 13000), (14000, 40000), (41000, 42500)]
+    assert length_batches(regions, 0) == [[i] for i in range(6)]
+    batches = length_batches(regions, 10_000)
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    for batch in batches:
+        longest = max(regions[i][1] - regions[i][0] for i in batch)
+        assert len(batch) == 1 or longest * len(batch) <= 10_000
+    assert [4] in batches  # 26 s is longer than the cap: alone
 
 
 def test_vad_runs_on_cpu_when_asr_is_on_mps():

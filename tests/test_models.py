@@ -150,3 +150,15 @@ def test_models_pull_keeps_ready_models(tiny_models, tmp_path: Path, capsys) -> 
     config = write_config(tmp_path)
     assert cli_main(["models", "pull", "--config", str(config)]) == 0
     assert "local folder, ready" in capsys.readouterr().out
+
+
+def test_nano_gets_its_own_option_names_and_others_funasrs() -> None:
+    from asrd.engine.options import model_options
+
+    model = build_config({"model": {"preset": "nano", "language": "en", "use_itn": False,
+                                     "hotwords": ["asrd", "FunASR"]}}, None).model
+    assert model_options("FunASRNano", model) == {"language": "英文", "itn": False, "hotwords": ["asrd", "FunASR"]}
+    auto = build_config({"model": {"preset": "nano"}}, None).model
+    assert model_options("FunASRNano", auto)["language"] is None  # auto: the prompt names no language
+    assert model_options("SenseVoiceSmall", model) == {"language": "en", "use_itn": False, "hotword": "asrd FunASR"}
+
