@@ -41,6 +41,19 @@ def name_foreign_records(_: Any, __: str, event: MutableMapping[str, Any]) -> Mu
     return event
 
 
+_FUNASR_DIR = f"{os.sep}funasr{os.sep}"
+
+
+def demote_library_chatter(record: logging.LogRecord) -> bool:
+    """A logging filter: FunASR logs its progress through the root logger at info and warning
+    ("trust_remote_code: False", "Loading ckpt ...") on every model load. Those records become
+    debug records of a `funasr` logger (errors stay as they are), shown only with log_level debug."""
+    if _FUNASR_DIR in (record.pathname or "") and record.levelno < logging.ERROR:
+        record.levelno, record.levelname, record.name = logging.DEBUG, "DEBUG", "funasr"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+    return True
+
+
 def shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -105,6 +118,7 @@ def setup_logging(
         root.removeHandler(old)
         old.close()
     for handler in handlers:
+        handler.addFilter(demote_library_chatter)
         root.addHandler(handler)
     root.setLevel(level.upper())
     # Chatty libraries stay at warning unless the user asks for debug.

@@ -79,3 +79,16 @@ def test_cli_import_and_help_never_import_torch_or_funasr():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "IMPORTED []" in out.stdout, out.stdout + out.stderr
+
+
+def test_funasr_chatter_through_the_root_logger_is_debug_only(log_file):
+    """FunASR's own modules log "trust_remote_code: False" etc. at warning on every load."""
+    def record(level, message):
+        return logging.LogRecord("root", level, "/site-packages/funasr/auto/auto_model.py", 1, message, None, None)
+
+    root = logging.getLogger()
+    root.handle(record(logging.WARNING, "trust_remote_code: False"))
+    root.handle(record(logging.ERROR, "a real failure"))
+    logging.getLogger("elsewhere").warning("kept")
+    assert [(r["event"], r["level"], r["message"]) for r in lines(log_file)] == [
+        ("root.log", "error", "a real failure"), ("elsewhere.log", "warning", "kept")]

@@ -18,7 +18,7 @@ import structlog
 
 from asrd.config import Config
 from asrd.engine import protocol
-from asrd.logging import shared_processors
+from asrd.logging import demote_library_chatter, shared_processors
 
 
 class _Channel:
@@ -60,7 +60,9 @@ def _route_logs_to_parent(channel: _Channel, level: str) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(ToParent())
+    to_parent = ToParent()
+    to_parent.addFilter(demote_library_chatter)
+    root.addHandler(to_parent)
     root.setLevel(level.upper())
     logging.captureWarnings(True)
 
