@@ -34,7 +34,7 @@ def config_data(root: Path, preset: str = "sensevoice", **extra: Any) -> dict[st
         "inbox": str(root / "inbox"),
         "state_dir": str(root / "state"),
         "log_file": str(root / "logs" / "asrd.log"),
-        "engine": {"threads": 1},
+        "engine": {"threads": 1, "device": "cpu"},  # the same results on a machine with a GPU
         "model": model_section(preset),
     }
     return deep_merge(data, extra)
