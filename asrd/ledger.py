@@ -24,7 +24,8 @@ from typing import Any
 
 import psutil
 
-from asrd.manifest import BUSY_TIMEOUT_S, _create_private, path_key
+from asrd.manifest import path_key
+from asrd.sqlite_files import BUSY_TIMEOUT_S, create_private, init_wal
 
 DB_NAME = "ledger.sqlite3"
 STATES = ("queued", "running", "done", "failed")
@@ -197,7 +198,7 @@ class Ledger:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = self.state_dir / DB_NAME
         self._clock = clock
-        _create_private(self.path)
+        create_private(self.path)
         self._init_db()
 
     # -- connections and transactions
@@ -208,23 +209,7 @@ class Ledger:
         return conn
 
     def _init_db(self) -> None:
-        """Switch to WAL and migrate, retrying while another process does the same.
-
-        Changing the journal mode can fail with "database is locked" without waiting on the busy
-        timeout, so two processes starting together need this retry.
-        """
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                with closing(self._connect()) as conn:
-                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                        conn.execute("PRAGMA journal_mode=WAL")
-                    migrate(conn)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        init_wal(self._connect, migrate)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -16,9 +16,9 @@ from contextlib import closing
 from pathlib import Path
 
 from asrd.hashing import sha256_file
+from asrd.sqlite_files import BUSY_TIMEOUT_S, create_private, init_wal
 
 DB_NAME = "outputs.sqlite3"
-BUSY_TIMEOUT_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outputs (
@@ -40,15 +40,6 @@ def path_key(path: str | os.PathLike[str]) -> str:
     return unicodedata.normalize("NFC", str(absolute))
 
 
-def _create_private(path: Path) -> None:
-    """Make the db file exist with mode 0600 before sqlite opens it (sqlite copies it to -wal/-shm)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-
-
 class Manifest:
     """The record of every output asrd wrote: path -> (sha256, source, written_at)."""
 
@@ -56,28 +47,15 @@ class Manifest:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = self.state_dir / DB_NAME
-        _create_private(self.path)
+        create_private(self.path)
         self._init_db()
 
     def _init_db(self) -> None:
-        """Switch to WAL and create the table, retrying while another process does the same.
+        def create(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(_SCHEMA)
 
-        Changing the journal mode can fail with "database is locked" without waiting on the busy
-        timeout, so two processes starting together need this retry.
-        """
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                with closing(self._connect()) as conn:
-                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                        conn.execute("PRAGMA journal_mode=WAL")
-                    with conn:
-                        conn.execute(_SCHEMA)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        init_wal(self._connect, create)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)

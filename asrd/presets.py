@@ -18,6 +18,7 @@ class Preset:
     punc: str | None
     spk: str | None
     summary: str
+    language: str | None = None  # the one language the preset's ASR model speaks, if it has one
 
 
 PRESETS: dict[str, Preset] = {
@@ -36,6 +37,7 @@ PRESETS: dict[str, Preset] = {
         punc="ct-punc",
         spk="cam++",
         summary="SeACo-Paraformer (Mandarin, hotwords) + CT-punc + CAM++ speakers, FSMN-VAD",
+        language="zh",
     ),
     "nano": Preset(
         name="nano",

@@ -7,7 +7,6 @@ import plistlib
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

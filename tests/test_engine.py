@@ -163,3 +163,12 @@ def test_vad_runs_on_cpu_when_asr_is_on_mps():
     assert automodel_kwargs(config, "mps")["vad_kwargs"] == {"max_single_segment_time": 30000, "device": "cpu"}
     assert "device" not in automodel_kwargs(config, "cuda")["vad_kwargs"]
     assert automodel_kwargs(config, "mps")["disable_update"] is True
+
+
+def test_language_falls_back_to_the_configured_one_then_the_presets():
+    from asrd.engine.funasr import _configured_language
+
+    assert _configured_language(build_config({"model": {"preset": "paraformer-zh"}}, None)) == "zh"
+    assert _configured_language(build_config({"model": {"preset": "paraformer-zh", "asr": "other/Model"}}, None)) is None
+    assert _configured_language(build_config({"model": {"language": "ja"}}, None)) == "ja"
+    assert _configured_language(build_config({}, None)) is None  # sensevoice, auto: the model says

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from asrd.config import load_config
 from asrd.engine.process import DONE, EngineProcess

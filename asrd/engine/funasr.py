@@ -24,6 +24,7 @@ from asrd.engine.quiet import captured_output
 from asrd.engine.sentences import Token, split_sentences
 from asrd.engine.tags import parse_tags
 from asrd.logging import get_logger
+from asrd.presets import PRESETS
 from asrd.stats import speech_stats
 from asrd.transcript import Segment, SourceInfo, Transcript
 
@@ -323,4 +324,9 @@ def length_batches(regions: list[tuple[int, int]], cap_ms: int) -> list[list[int
 
 
 def _configured_language(config: Config) -> str | None:
-    return None if config.model.language == "auto" else config.model.language
+    """The language when the model does not name one: the configured one, else the preset's own
+    (paraformer-zh speaks only Mandarin) while its ASR model is the one in use."""
+    if config.model.language != "auto":
+        return config.model.language
+    preset = PRESETS[config.model.preset]
+    return preset.language if config.models()["asr"] == preset.asr else None
