@@ -54,6 +54,20 @@ def demote_library_chatter(record: logging.LogRecord) -> bool:
     return True
 
 
+class ConsoleLevel(logging.Filter):
+    """The console's level, letting through events that start with one of `also` below it."""
+
+    def __init__(self, level: str, also: tuple[str, ...] = ()):
+        super().__init__()
+        self.levelno, self.also = logging.getLevelName(level.upper()), also
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.levelno:
+            return True
+        event = record.msg.get("event") if isinstance(record.msg, dict) else None
+        return isinstance(event, str) and event.startswith(self.also) if self.also else False
+
+
 def shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -79,10 +93,12 @@ def setup_logging(
     level: str = "info",
     console: bool = True,
     console_level: str | None = None,
+    console_also: tuple[str, ...] = (),
     max_bytes: int = MAX_BYTES,
     backups: int = BACKUPS,
 ) -> None:
-    """Configure structlog + stdlib logging for this process (idempotent)."""
+    """Configure structlog + stdlib logging for this process (idempotent). console_also: prefixes of
+    events shown on the console even below console_level (model download progress, say)."""
     shared = shared_processors()
     structlog.configure(
         processors=[structlog.stdlib.filter_by_level, *shared,
@@ -106,7 +122,7 @@ def setup_logging(
     if console:
         stream = logging.StreamHandler(sys.stderr)
         if console_level:
-            stream.setLevel(console_level.upper())
+            stream.addFilter(ConsoleLevel(console_level, console_also))
         stream.setFormatter(structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                         structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())],

@@ -16,6 +16,7 @@ import json
 import os
 import runpy
 import socket
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -176,14 +177,42 @@ def check_reachable() -> None:
         raise DownloadFailed(f"{host} cannot be reached ({exc})") from None
 
 
+class DownloadProgressLog:
+    """A modelscope progress callback (made per file as cls(filename, file_size)) that logs
+    `models.download_progress` every PROGRESS_EVERY_S and when the file is complete, so a first-use
+    download of ~900 MB inside the engine shows in the log (and on `asrd transcribe`'s terminal)."""
+
+    PROGRESS_EVERY_S = 5.0
+
+    def __init__(self, filename: str, file_size: int, clock=time.monotonic):
+        self.filename, self.file_size, self.done = filename, file_size, 0
+        self._clock = clock
+        self._last = clock()
+
+    def update(self, size: int) -> None:
+        self.done += size
+        if self._clock() - self._last >= self.PROGRESS_EVERY_S:
+            self._last = self._clock()
+            self._log()
+
+    def end(self) -> None:
+        self._log()
+
+    def _log(self) -> None:
+        log.info("models.download_progress", model_file=self.filename, done_mb=round(self.done / 2**20, 1),
+                 total_mb=round(self.file_size / 2**20, 1),
+                 fraction=round(self.done / self.file_size, 3) if self.file_size > 0 else None)
+
+
 def download(model_id: str, progress: bool = False) -> Path:
-    """Download (or complete) one hub model into the ModelScope cache; its snapshot folder."""
+    """Download (or complete) one hub model into the ModelScope cache; its snapshot folder.
+    progress: a terminal progress bar (`asrd models pull`), else progress events in the log."""
     check_reachable()
     try:
         from modelscope.hub.callback import TqdmCallback
         from modelscope.hub.snapshot_download import snapshot_download
 
-        callbacks = [TqdmCallback] if progress else None
+        callbacks = [TqdmCallback] if progress else [DownloadProgressLog]
         return Path(snapshot_download(model_id, cache_dir=str(cache_root()), progress_callbacks=callbacks))
     except ImportError as exc:
         raise DownloadFailed(f"modelscope is not installed ({exc}); install asrd[engine]") from None

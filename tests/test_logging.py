@@ -92,3 +92,15 @@ def test_funasr_chatter_through_the_root_logger_is_debug_only(log_file):
     logging.getLogger("elsewhere").warning("kept")
     assert [(r["event"], r["level"], r["message"]) for r in lines(log_file)] == [
         ("root.log", "error", "a real failure"), ("elsewhere.log", "warning", "kept")]
+
+
+def test_console_shows_its_level_and_the_events_it_is_also_asked_for(tmp_path, capsys):
+    setup_logging(None, "info", console=True, console_level="warning", console_also=("models.",))
+    try:
+        get_logger("asrd.test").info("job.started", file="/in/a.wav")
+        get_logger("asrd.models").info("models.download_progress", fraction=0.5)
+        get_logger("asrd.test").warning("job.failed", reason="bad")
+        err = capsys.readouterr().err
+    finally:
+        logging.getLogger().handlers.clear()
+    assert "models.download_progress" in err and "job.failed" in err and "job.started" not in err

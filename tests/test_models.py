@@ -162,3 +162,23 @@ def test_nano_gets_its_own_option_names_and_others_funasrs() -> None:
     assert model_options("FunASRNano", auto)["language"] is None  # auto: the prompt names no language
     assert model_options("SenseVoiceSmall", model) == {"language": "en", "use_itn": False, "hotword": "asrd FunASR"}
 
+
+
+def test_download_progress_is_logged_every_few_seconds_and_at_the_end(tmp_path: Path) -> None:
+    import json
+
+    from asrd.logging import setup_logging
+
+    log_file = tmp_path / "asrd.log"
+    setup_logging(log_file, "info", console=False)
+    now = [0.0]
+    progress = models.DownloadProgressLog("model.pt", 100 * 2**20, clock=lambda: now[0])
+    for _ in range(10):  # 10 MB a second for 10 s
+        now[0] += 1.0
+        progress.update(10 * 2**20)
+    progress.end()
+    events = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [(e["event"], e["done_mb"], e["fraction"]) for e in events] == [
+        ("models.download_progress", 50.0, 0.5), ("models.download_progress", 100.0, 1.0),
+        ("models.download_progress", 100.0, 1.0)]
+    assert events[0]["model_file"] == "model.pt" and events[0]["total_mb"] == 100.0

@@ -47,7 +47,9 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"asrd: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(config.log_file, config.log_level, console=True, console_level="warning")
+    # the terminal shows problems, and a first-use model download's progress (it can take minutes)
+    setup_logging(config.log_file, config.log_level, console=True, console_level="warning",
+                  console_also=("models.",))
     engine = EngineProcess(config)
     manifest = Manifest(config.state_dir)
     ledger = Ledger(config.state_dir)
