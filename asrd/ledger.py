@@ -76,6 +76,11 @@ class Job:
 _COLUMNS = tuple(Job.__dataclass_fields__)
 
 
+# What a retry the user asked for resets: counters, backoff, the last error and the last run's times.
+_FRESH_TRY: dict[str, Any] = {"attempts": 0, "crashes": 0, "not_before": 0.0, "last_error": None,
+                              "started_at": None, "finished_at": None, "owner_pid": None}
+
+
 def backoff_s(n: int, base: float = 5.0, cap: float = 300.0) -> float:
     """Delay before the n-th retry (n >= 1): base, 2*base, 4*base, ... capped; 0 for n <= 0."""
     if n <= 0:
@@ -439,23 +444,12 @@ class Ledger:
             jobs = [j for j in map(_row_job, rows) if j.state != "running"]
             jobs = [j for j in jobs if not failed or j.state == "failed"]
             for job in jobs:
-                self._reset(conn, job.id)
+                self._update(conn, job.id, {"state": "queued", **_FRESH_TRY})
             return [self._fetch(conn, job.id) for job in jobs]
 
     def retry_job(self, job_id: int) -> Job:
         """One done or failed job back to queued, counters reset (a redo the user asked for)."""
-        with self._write() as conn:
-            job = self._fetch(conn, job_id)
-            if job.state not in ("done", "failed"):
-                raise IllegalTransition(job_id, job.state, "queued")
-            self._reset(conn, job_id)
-            return self._fetch(conn, job_id)
-
-    def _reset(self, conn: sqlite3.Connection, job_id: int) -> None:
-        self._update(conn, job_id, {
-            "state": "queued", "attempts": 0, "crashes": 0, "not_before": 0.0,
-            "last_error": None, "started_at": None, "finished_at": None, "owner_pid": None,
-        })  # fmt: skip
+        return self._transition(job_id, ("done", "failed"), "queued", lambda job: _FRESH_TRY)
 
     # -- looking things up
 

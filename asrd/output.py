@@ -22,7 +22,7 @@ from pathlib import Path
 
 from asrd.hashing import sha256_bytes
 from asrd.manifest import Manifest, path_key
-from asrd.transcript import Segment, Transcript
+from asrd.transcript import Segment, Transcript, speaker_turns
 
 LINE_MAX = 42  # characters per subtitle line (wide CJK characters count as 2)
 LINES_PER_CUE = 2
@@ -268,19 +268,8 @@ def render_txt(transcript: Transcript) -> str:
     if not transcript.speakers:
         paragraphs = [s.text.strip() for s in segments]
     else:
-        paragraphs = [_turn_paragraph(turn) for turn in _speaker_turns(segments)]
+        paragraphs = [_turn_paragraph(turn) for turn in speaker_turns(segments)]
     return "\n\n".join(paragraphs) + "\n" if paragraphs else ""
-
-
-def _speaker_turns(segments: list[Segment]) -> list[list[Segment]]:
-    """Consecutive segments of one speaker, grouped."""
-    turns: list[list[Segment]] = []
-    for seg in sorted(segments, key=lambda s: s.start):
-        if turns and turns[-1][0].speaker == seg.speaker:
-            turns[-1].append(seg)
-        else:
-            turns.append([seg])
-    return turns
 
 
 def _turn_paragraph(turn: list[Segment]) -> str:
@@ -366,7 +355,7 @@ def render_md(transcript: Transcript) -> str:
     speaker turn, or a paragraph per segment without speakers."""
     segments = [s for s in display_segments(transcript) if s.text.strip()]
     if transcript.speakers:
-        paragraphs = [_md_turn(turn) for turn in _speaker_turns(segments)]
+        paragraphs = [_md_turn(turn) for turn in speaker_turns(segments)]
     else:
         paragraphs = [_md_escape(s.text.strip()) for s in segments]
     return "\n".join(_md_header(transcript)) + "\n" + "".join("\n" + p + "\n" for p in paragraphs)

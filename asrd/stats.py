@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asrd.transcript import Segment, Transcript
+from asrd.transcript import Segment, Transcript, speaker_turns
 
 # Ideographs and kana: one word each. CJK punctuation and Hangul (written with spaces) are not here.
 _CHARACTER_WORDS = (
@@ -69,17 +69,6 @@ def _per_minute(words: int, seconds: float) -> float:
     return round(words * 60 / seconds, 1) if seconds > 0 else 0.0
 
 
-def _turns(segments: list[Segment]) -> list[list[Segment]]:
-    """Consecutive segments of one speaker (in time order), grouped."""
-    turns: list[list[Segment]] = []
-    for seg in segments:
-        if turns and turns[-1][0].speaker == seg.speaker:
-            turns[-1].append(seg)
-        else:
-            turns.append([seg])
-    return turns
-
-
 def _speakers(turns: list[list[Segment]]) -> dict[str, dict[str, Any]]:
     """speaker -> talk time, turns and speaking rate (speakers as the engine labels them)."""
     table: dict[str, dict[str, Any]] = {}
@@ -101,7 +90,7 @@ def speech_stats(transcript: Transcript) -> dict[str, Any]:
     spans = _speech_spans(segments, transcript.duration_s)
     speech_s = sum(end - start for start, end in spans)
     words = sum(count_words(s.text) for s in segments)
-    turns = _turns(segments)
+    turns = speaker_turns(segments)
     stats: dict[str, Any] = {
         "segments": len(segments),
         "speech_s": round(speech_s, 3),

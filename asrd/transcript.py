@@ -100,3 +100,14 @@ class Transcript:
             stats=data.get("stats", {}),
             asrd_version=data.get("asrd_version", asrd.__version__),
         )
+
+
+def speaker_turns(segments: list[Segment]) -> list[list[Segment]]:
+    """Consecutive segments of one speaker (in order of start), grouped: the transcript's turns."""
+    turns: list[list[Segment]] = []
+    for seg in sorted(segments, key=lambda s: s.start):
+        if turns and turns[-1][0].speaker == seg.speaker:
+            turns[-1].append(seg)
+        else:
+            turns.append([seg])
+    return turns
