@@ -451,6 +451,18 @@ class Ledger:
         """One done or failed job back to queued, counters reset (a redo the user asked for)."""
         return self._transition(job_id, ("done", "failed"), "queued", lambda job: _FRESH_TRY)
 
+    def drop(self, job_id: int) -> None:
+        """Forget a running job entirely: a one-shot `asrd transcribe` of a recording outside the
+        inbox that its caller abandoned (Ctrl-C, a closed terminal) must not be finished by anyone."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM jobs WHERE id = ? AND state = 'running'", (job_id,))
+
+    def restore(self, before: Job) -> Job:
+        """Put a running job back as `before` was read (a redo its caller abandoned): a done
+        recording stays done with its outputs, a failed one failed."""
+        fields = {name: getattr(before, name) for name in _COLUMNS if name != "id"}
+        return self._transition(before.id, ("running",), before.state, lambda job: fields)
+
     # -- looking things up
 
     def get(self, job_id: int) -> Job:
