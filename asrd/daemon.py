@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import threading
 import time
 from pathlib import Path
@@ -20,27 +21,28 @@ import structlog
 
 from asrd import audio
 from asrd.config import Config
-from asrd.engine.process import BAD_FILE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
+from asrd.engine.process import BAD_FILE, DONE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
 from asrd.engine.protocol import JobProgress, JobRequest
 from asrd.error_record import remove_error_record, write_error_record
 from asrd.hashing import sha256_file
 from asrd.ledger import Job, Ledger, backoff_s
-from asrd.lock import StateLock
+from asrd.lock import StateLock, holder_pid
 from asrd.logging import get_logger
 from asrd.manifest import Manifest, path_key
 from asrd.output import cleanup_temp_files, write_outputs
 from asrd.policy import FAIL, FINISHED, RETRY, decide
 from asrd.stats import summary
 from asrd.status import write_status
+from asrd.transcript_store import TranscriptStore
 from asrd.watcher import InboxWatcher, Ready
 
 log = get_logger("asrd.daemon")
 IDLE_WAIT_S = 1.0
 STATUS_EVERY_S = 1.0
+HOUSEKEEPING_S = 5.0  # how often jobs of dead owners and recordings that went missing are looked at
 
 
-class SourceChanged(Exception):
-    """The recording changed while it was being transcribed: the result is for old content."""
+HERE, MISSING, CHANGED = "here", "missing", "changed"  # where a job's recording is, seen from its path
 
 
 class Daemon:
@@ -48,21 +50,24 @@ class Daemon:
         self.config = config
         self.ledger = Ledger(config.state_dir)
         self.manifest = Manifest(config.state_dir)
+        self.transcripts = TranscriptStore(config.state_dir)
         self.watcher = InboxWatcher(config.inbox, settle_s=config.watch.settle_s, rescan_s=config.watch.rescan_s)
         self.engine = EngineProcess(config)
         self.stopping = threading.Event()
         self.started_at = time.time()
         self._current: dict[str, Any] | None = None
         self._status_written = 0.0
+        self._housekept = 0.0
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> int:
         lock = StateLock(self.config.state_dir)
+        previous_pid = holder_pid(lock.path)  # a daemon that died holding the lock left its pid there
         lock.acquire()  # AlreadyRunning propagates to the CLI: exit 1 naming the holder
         self._install_signal_handlers()
         try:
-            self._start()
+            self._start(previous_pid)
             while not self.stopping.is_set():
                 self._step()
         finally:
@@ -80,18 +85,40 @@ class Daemon:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
 
-    def _start(self) -> None:
+    def _start(self, previous_pid: int | None) -> None:
         models = self.config.models()
         log.info("daemon.started", pid=os.getpid(), inbox=str(self.config.inbox), outputs=list(self.config.outputs),
                  preset=self.config.model.preset, models=models, device=self.config.engine.device,
                  state_dir=str(self.config.state_dir))
-        for job in self.ledger.recover_running():
-            log.info("job.requeued", job_id=job.id, file=job.path, reason="asrd stopped during the job")
-        self.config.inbox.mkdir(parents=True, exist_ok=True)
-        for leftover in cleanup_temp_files_under(self.config.inbox):
-            log.info("output.temp_removed", file=str(leftover))
+        self._recover_orphans(crashed_pid=previous_pid)
+        for folder in (self.config.state_dir, self.config.inbox):
+            for leftover in cleanup_temp_files_under(folder):
+                log.info("output.temp_removed", file=str(leftover))
         self.watcher.start()
+        self._housekept = time.monotonic()
         self._write_status(force=True)
+
+    def _recover_orphans(self, crashed_pid: int | None = None) -> None:
+        """Jobs left running by a process that is gone. The daemon's own (it died: a crash counted,
+        so a recording that kills asrd ends failed, not in a respawn loop) and inbox recordings of a
+        killed `asrd transcribe` are queued again; a killed `asrd transcribe` of a file outside the
+        inbox is dropped (its caller abandoned it), back to done if it was a redo."""
+        for job in self.ledger.recover_running(crashed_pid=crashed_pid):
+            if not self._in_inbox(job.path):
+                self.ledger.abandon(job.id)
+                log.info("job.dropped", job_id=job.id, file=job.path,
+                         reason="the asrd transcribe that started it ended; not in the inbox")
+                continue
+            if job.crashes >= self.config.engine.max_crashes:
+                self._fail(job, Path(job.path), f"asrd stopped abruptly during this recording {job.crashes} "
+                                                "times; not trying it again", None)
+                continue
+            log.info("job.requeued", job_id=job.id, file=job.path, reason="asrd stopped during the job",
+                     crashes=job.crashes)
+
+    def _in_inbox(self, path: str) -> bool:
+        inbox = path_key(self.config.inbox).rstrip(os.sep) + os.sep
+        return path.startswith(inbox)
 
     def _shutdown(self) -> None:
         log.info("daemon.stopping", queued=self.ledger.counts()["queued"])
@@ -104,7 +131,10 @@ class Daemon:
     def _step(self) -> None:
         for ready in self.watcher.poll():
             self._offer(ready)
-        job = self.ledger.next_due(time.time())
+        if time.monotonic() - self._housekept >= HOUSEKEEPING_S:
+            self._housekeeping()
+        # nothing is handed out while the inbox is away: its recordings would only look missing
+        job = self.ledger.next_due(time.time(), under=self.config.inbox) if self.watcher.inbox_available else None
         if job is not None:
             self._work(job)
             return
@@ -114,27 +144,100 @@ class Daemon:
 
     # --- noticing ---------------------------------------------------------------------------
 
+    def _housekeeping(self) -> None:
+        self._housekept = time.monotonic()
+        self._recover_orphans()
+        for job in self.ledger.missing():
+            if self._locate(job) == HERE:
+                log.info("job.resumed", job_id=job.id, file=job.path)
+
     def _offer(self, ready: Ready) -> None:
         """Hash a settled file (unless its size+mtime were hashed before) and queue new content."""
         sha = self.ledger.cached_hash(ready.path, ready.size, ready.mtime_ns)
         if sha is None:
             try:
                 sha = sha256_file(ready.path)
-            except OSError as exc:
+            except OSError as exc:  # offered again at the next rescan, not forgotten until a restart
                 log.warning("file.unreadable", file=str(ready.path), reason=str(exc))
+                self.watcher.forget(ready.path)
                 return
             self.ledger.remember_hash(ready.path, ready.size, ready.mtime_ns, sha)
+        before = self.ledger.by_content(ready.size, sha)
         job, created = self.ledger.offer(ready.path, ready.size, ready.mtime_ns, sha)
         if created:
             log.info("job.queued", job_id=job.id, file=str(ready.path), size=ready.size)
+        elif before is not None and before.path != job.path:
+            self._moved(job, before)
         elif job.path != path_key(ready.path):
             # exactly once per content: a copy is not transcribed again, but it is never skipped silently
             log.info("file.duplicate", job_id=job.id, file=str(ready.path), same_as=job.path, state=job.state,
                      outputs=job.outputs, hint="`asrd transcribe --force FILE` transcribes the copy too")
 
+    def _moved(self, job: Job, before: Job) -> None:
+        """The recording was renamed or moved: its job follows it, and a done one's own unedited
+        outputs move along beside it (so a new recording under the old name costs no transcript)."""
+        if before.missing_since is not None:
+            log.info("job.resumed", job_id=job.id, file=job.path, moved_from=before.path)
+        else:
+            log.info("job.moved", job_id=job.id, file=job.path, moved_from=before.path, state=job.state)
+        if job.state == "done" and job.outputs:
+            from asrd.output import move_outputs  # MERGE: top-level import
+
+            outputs = move_outputs(self.manifest, job.outputs, before.path, job.path, job.sha256,
+                                   transcript=self.transcripts.load(job.sha256, job.path))
+            self.ledger.set_outputs(job.id, [str(p) for p in outputs])
+            log.info("output.moved", job_id=job.id, file=job.path, outputs=[str(p) for p in outputs])
+
     # --- working ----------------------------------------------------------------------------
 
+    def _locate(self, job: Job, thorough: bool = False) -> str:
+        """Is the job's recording at its path? HERE, MISSING (the job waits; not an attempt) or
+        CHANGED (the path holds other content: the job follows its content to another known path,
+        or, if none holds it any more, is retired). thorough: hash it even if its mtime is unchanged."""
+        state, why = self._source_state(job, thorough=thorough)
+        if state == MISSING:
+            if job.missing_since is None:
+                self.ledger.mark_missing(job.id, why)
+                log.warning("job.waiting", job_id=job.id, file=job.path, reason=why)
+            return MISSING
+        if job.missing_since is not None:
+            self.ledger.found(job.id)
+        if state == HERE:
+            return HERE
+        for other in self.ledger.paths_with_content(job.size, job.sha256):
+            if other != job.path and self._source_state(job, other)[0] == HERE:
+                self.ledger.found(job.id, other)
+                log.info("job.moved", job_id=job.id, file=other, moved_from=job.path, state=job.state)
+                return HERE
+        self.ledger.retire(job.id, f"superseded: {why}")
+        log.info("job.retired", job_id=job.id, file=job.path, reason=why)
+        return CHANGED
+
+    def _source_state(self, job: Job, path: str | None = None, thorough: bool = False) -> tuple[str, str]:
+        """(HERE | MISSING | CHANGED, why) for the job's content at `path` (default: its own)."""
+        path = path or job.path
+        try:
+            st = os.stat(path)
+        except PermissionError:
+            return MISSING, f"asrd may not read {path} (permissions); it waits until it can"
+        except OSError:
+            return MISSING, f"the recording is no longer at {path} (moved away, or its volume is gone); " \
+                            "it resumes when the file is back in the inbox"
+        if not stat.S_ISREG(st.st_mode) or st.st_size != job.size:
+            return CHANGED, f"{path} now holds another recording"
+        if st.st_mtime_ns == job.mtime_ns and not thorough:
+            return HERE, ""
+        try:
+            same = sha256_file(path) == job.sha256
+        except PermissionError:
+            return MISSING, f"asrd may not read {path} (permissions); it waits until it can"
+        except OSError:
+            return MISSING, f"the recording is no longer at {path}"
+        return (HERE, "") if same else (CHANGED, f"{path} now holds another recording")
+
     def _work(self, job: Job) -> None:
+        if self._locate(job) != HERE:
+            return
         job = self.ledger.claim(job.id)
         path = Path(job.path)
         log.info("job.started", job_id=job.id, file=job.path, attempt=job.attempts + 1)
@@ -159,8 +262,10 @@ class Daemon:
             self._settle(job, path, JobOutcome(ERROR, reason=f"internal error: {type(exc).__name__}: {exc}"))
 
     def _transcribe(self, job: Job, path: Path) -> JobOutcome:
-        if not path.exists():
-            return JobOutcome(BAD_FILE, reason="the file disappeared before it could be transcribed")
+        stored = self.transcripts.load(job.sha256, path)
+        if stored is not None:  # transcribed before its recording moved away: no need to recompute
+            log.info("job.reused", reason="the transcript of this recording was already made")
+            return JobOutcome(DONE, stored)
         try:
             info = audio.probe(path)
         except audio.AudioError as exc:  # headers already say no: spare the engine the round trip
@@ -179,11 +284,10 @@ class Daemon:
     def _settle(self, job: Job, path: Path, outcome: JobOutcome) -> None:
         """Record what the outcome means for the job: written and done, retried, failed or waiting."""
         decision = decide(outcome.status, outcome.reason, job.attempts, job.crashes, self.config.engine)
+        if decision.action in (RETRY, FAIL) and self._locate(job, thorough=True) != HERE:
+            return  # the recording went away or changed under the job: that is no fault of the file
         if decision.action == FINISHED:
-            try:
-                self._finish(job, path, outcome)
-            except SourceChanged as exc:
-                self._requeue_new_content(job, path, str(exc))
+            self._finish(job, path, outcome)
             return
         if decision.action == RETRY:
             tries = job.attempts + job.crashes + 1
@@ -193,22 +297,33 @@ class Daemon:
                         will_retry=True, retry_in_s=round(delay, 1))
             return
         if decision.action == FAIL:
-            failed = self.ledger.fail(job.id, decision.reason or "failed", count=decision.count)
-            record = write_error_record(path, decision.reason or "failed", failed.attempts, failed.crashes) \
-                if path.parent.is_dir() else None
-            log.error("job.failed", job_id=job.id, file=job.path, reason=decision.reason,
-                      attempt=failed.attempts + failed.crashes, will_retry=False,
-                      error_record=str(record) if record else None)
+            self._fail(job, path, decision.reason or "failed", decision.count)
             return
         # WAIT: not the recording's fault (models not loadable, or we are stopping)
         delay = 0.0 if outcome.status != LOAD_FAILED else backoff_s(self.engine.info.restarts, base=2.0, cap=300.0)
         self.ledger.requeue(job.id, outcome.reason if outcome.status == LOAD_FAILED else None, None, delay_s=delay)
         log.info("job.requeued", job_id=job.id, file=job.path, reason=outcome.reason)
 
+    def _fail(self, job: Job, path: Path, reason: str, count: str | None) -> None:
+        """Failed for good, with a record beside the recording (or in state_dir/errors when it
+        cannot go there): a failure is never silent, and never kills the daemon."""
+        failed = self.ledger.fail(job.id, reason, count=count)
+        record = write_error_record(path, reason, failed.attempts, failed.crashes)  # MERGE: fallback_dir
+        log.error("job.failed", job_id=job.id, file=job.path, reason=reason,
+                  attempt=failed.attempts + failed.crashes, will_retry=False,
+                  error_record=str(record) if record else None)
+
     def _finish(self, job: Job, path: Path, outcome: JobOutcome) -> None:
         transcript = outcome.transcript
         assert transcript is not None
-        self._check_source(job, path)
+        self.transcripts.save(transcript)  # before the source check: a moved recording costs no recompute
+        where = self._locate(self.ledger.get(job.id), thorough=True)  # no transcript of half a recording
+        if where != HERE:
+            return
+        job = self.ledger.get(job.id)
+        if job.path != path_key(path):  # the recording moved while it was transcribed: outputs go beside it
+            path = Path(job.path)
+            transcript = self.transcripts.load(job.sha256, path) or transcript
         started = time.perf_counter()
         outputs = write_outputs(transcript, path, self.config.outputs, self.manifest)
         write_s = time.perf_counter() - started
@@ -221,21 +336,6 @@ class Daemon:
                  segments=len(transcript.segments), outputs=[str(p) for p in outputs], device=transcript.device,
                  load_s=self.engine.info.load_s, write_s=round(write_s, 3), **timings, memory=outcome.memory,
                  speech=summary(transcript.stats.get("speech", {})))
-
-    def _check_source(self, job: Job, path: Path) -> None:
-        """The recording must still be what was transcribed: no transcript of half a recording."""
-        try:
-            st = path.stat()
-        except OSError:
-            raise SourceChanged("the file disappeared while it was being transcribed") from None
-        if st.st_size != job.size or sha256_file(path) != job.sha256:
-            raise SourceChanged("the file changed while it was being transcribed")
-
-    def _requeue_new_content(self, job: Job, path: Path, reason: str) -> None:
-        """Discard the result. The job is for content that is gone, so it ends; the file's new content
-        has a new mtime, so the watcher hands it over again once it settles, as a new job."""
-        self.ledger.fail(job.id, f"superseded: {reason}")
-        log.warning("job.discarded", job_id=job.id, file=job.path, reason=reason)
 
     # --- status -----------------------------------------------------------------------------
 

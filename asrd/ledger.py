@@ -28,7 +28,9 @@ from asrd.manifest import path_key
 from asrd.sqlite_files import BUSY_TIMEOUT_S, create_private, init_wal
 
 DB_NAME = "ledger.sqlite3"
-STATES = ("queued", "running", "done", "failed")
+# retired: the job's content exists at no path any more (a half-copied file later completed, a file
+# overwritten with a new recording): neither done nor failed, never retried, not shown as a recording.
+STATES = ("queued", "running", "done", "failed", "retired")
 REQUEUE_COUNTS = (None, "attempt", "crash")
 _PID_SLACK_S = 1.0  # process start times are coarse; a claim this close to it is still that process's
 
@@ -71,6 +73,7 @@ class Job:
     processing_s: float | None
     rtf: float | None
     owner_pid: int | None = None  # the process that claimed it while running, else None
+    missing_since: float | None = None  # queued but its recording is not at `path`: not handed out
 
 
 _COLUMNS = tuple(Job.__dataclass_fields__)
@@ -135,8 +138,47 @@ def _v1_jobs_and_hashes(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v2_retired_and_missing(conn: sqlite3.Connection) -> None:
+    """The `retired` state and `missing_since` (a job waiting for its recording to come back).
+
+    sqlite cannot change a CHECK constraint in place: the table is rebuilt, ids kept.
+    """
+    conn.execute(
+        """
+        CREATE TABLE jobs_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'retired')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            crashes INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            outputs TEXT NOT NULL DEFAULT '[]',
+            queued_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            not_before REAL NOT NULL DEFAULT 0,
+            audio_s REAL,
+            processing_s REAL,
+            rtf REAL,
+            owner_pid INTEGER,
+            missing_since REAL,
+            UNIQUE (size, sha256)
+        )
+        """
+    )
+    conn.execute("INSERT INTO jobs_v2 SELECT *, NULL FROM jobs")
+    conn.execute("DROP TABLE jobs")
+    conn.execute("ALTER TABLE jobs_v2 RENAME TO jobs")
+    conn.execute("CREATE INDEX jobs_by_state ON jobs (state, mtime_ns, id)")
+    conn.execute("CREATE INDEX jobs_by_path ON jobs (path)")
+    conn.execute("CREATE INDEX hashes_by_content ON hashes (sha256)")
+
+
 # MIGRATIONS[i] takes the schema from version i to i + 1 (PRAGMA user_version); append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_jobs_and_hashes]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_jobs_and_hashes, _v2_retired_and_missing]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -307,8 +349,15 @@ class Ledger:
                 )
                 return self._fetch(conn, cur.lastrowid), True
             job = _row_job(row)
+            if job.state == "retired":  # its content is back: a recording again, with a fresh start
+                self._update(conn, job.id, {**_FRESH_TRY, "state": "queued", "path": key, "mtime_ns": mtime_ns,
+                                            "missing_since": None, "queued_at": self._clock()})
+                return self._fetch(conn, job.id), True
             if job.path != key and not self._still_holds(conn, job, key):
-                self._update(conn, job.id, {"path": key, "mtime_ns": mtime_ns})
+                self._update(conn, job.id, {"path": key, "mtime_ns": mtime_ns, "missing_since": None})
+                job = self._fetch(conn, job.id)
+            elif job.path == key and job.missing_since is not None:  # back where it was
+                self._update(conn, job.id, {"mtime_ns": mtime_ns, "missing_since": None})
                 job = self._fetch(conn, job.id)
             return job, False
 
@@ -332,13 +381,16 @@ class Ledger:
 
     # -- the queue
 
-    def next_due(self, now: float) -> Job | None:
-        """The oldest queued job (by file mtime, then id) whose backoff has passed."""
-        jobs = self._read(
-            "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ?"
-            " ORDER BY mtime_ns, id LIMIT 1",
-            (now,),
-        )
+    def next_due(self, now: float, under: str | os.PathLike[str] | None = None) -> Job | None:
+        """The oldest queued job (by file mtime, then id) whose backoff has passed and whose
+        recording is not missing; with `under`, only recordings in that folder (the daemon's inbox)."""
+        sql = "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ? AND missing_since IS NULL"
+        params: tuple[Any, ...] = (now,)
+        if under is not None:
+            prefix = path_key(under).rstrip(os.sep) + os.sep
+            sql += " AND substr(path, 1, ?) = ?"
+            params += (len(prefix), prefix)
+        jobs = self._read(sql + " ORDER BY mtime_ns, id LIMIT 1", params)
         return jobs[0] if jobs else None
 
     def queued(self, limit: int | None = None, now: float | None = None) -> list[Job]:
@@ -409,11 +461,13 @@ class Ledger:
                          "crashes": job.crashes + (count == "crash")},
         )  # fmt: skip
 
-    def recover_running(self, include_live: bool = False) -> list[Job]:
-        """running -> queued (not counted) for every job whose owner process is gone; returns them.
+    def recover_running(self, include_live: bool = False, crashed_pid: int | None = None) -> list[Job]:
+        """running -> queued for every job whose owner process is gone; returns them.
 
         A job held by a live process (a one-shot `asrd transcribe` beside the daemon) is left
-        alone unless include_live, so this is also safe to call periodically.
+        alone unless include_live, so this is also safe to call periodically. A job whose owner
+        was `crashed_pid` (the daemon that died holding the lock) counts a crash: a recording that
+        kills the daemon itself must end as failed, not as a respawn loop under launchd.
         """
         with self._write() as conn:
             rows = conn.execute("SELECT * FROM jobs WHERE state = 'running' ORDER BY id").fetchall()
@@ -422,7 +476,9 @@ class Ledger:
                 if include_live or not _owner_alive(job.owner_pid, job.started_at)
             ]  # fmt: skip
             for job in orphans:
-                self._update(conn, job.id, {"state": "queued", "started_at": None, "owner_pid": None})
+                counted = crashed_pid is not None and job.owner_pid == crashed_pid
+                self._update(conn, job.id, {"state": "queued", "started_at": None, "owner_pid": None,
+                                            "crashes": job.crashes + counted})
             return [self._fetch(conn, job.id) for job in orphans]
 
     def retry(self, path: str | os.PathLike[str] | None = None, failed: bool = False) -> list[Job]:
@@ -441,7 +497,7 @@ class Ledger:
                 rows = conn.execute(
                     "SELECT * FROM jobs WHERE path = ? ORDER BY id DESC LIMIT 1", (path_key(path),)
                 ).fetchall()
-            jobs = [j for j in map(_row_job, rows) if j.state != "running"]
+            jobs = [j for j in map(_row_job, rows) if j.state not in ("running", "retired")]
             jobs = [j for j in jobs if not failed or j.state == "failed"]
             for job in jobs:
                 self._update(conn, job.id, {"state": "queued", **_FRESH_TRY})
@@ -450,6 +506,66 @@ class Ledger:
     def retry_job(self, job_id: int) -> Job:
         """One done or failed job back to queued, counters reset (a redo the user asked for)."""
         return self._transition(job_id, ("done", "failed"), "queued", lambda job: _FRESH_TRY)
+
+    def mark_missing(self, job_id: int, reason: str) -> Job:
+        """queued or running -> queued and waiting: its recording is not at its path (moved out of
+        reach, its volume away). Not an attempt; offer() resumes it when the content is seen again."""
+        now = self._clock()
+        return self._transition(
+            job_id, ("queued", "running"), "queued",
+            lambda job: {"missing_since": job.missing_since or now, "started_at": None, "owner_pid": None,
+                         "last_error": reason},
+        )  # fmt: skip
+
+    def missing(self) -> list[Job]:
+        return self._read("SELECT * FROM jobs WHERE state = 'queued' AND missing_since IS NOT NULL ORDER BY id")
+
+    def found(self, job_id: int, path: str | os.PathLike[str] | None = None) -> Job:
+        """The job's recording is where it was, or at `path` (it moved): no longer waiting."""
+        fields: dict[str, Any] = {"missing_since": None, **({"path": path_key(path)} if path else {})}
+        with self._write() as conn:
+            job = self._fetch(conn, job_id)
+            if job.state not in ("queued", "running"):
+                raise IllegalTransition(job_id, job.state, job.state)
+            if job.missing_since is not None:
+                fields["last_error"] = None
+            self._update(conn, job_id, fields)
+            return self._fetch(conn, job_id)
+
+    def retire(self, job_id: int, reason: str) -> Job:
+        """queued or running -> retired: no path holds this content any more, so there is nothing
+        to transcribe (the path now holds a newer recording, which is a job of its own)."""
+        now = self._clock()
+        return self._transition(
+            job_id, ("queued", "running"), "retired",
+            lambda job: {"last_error": reason, "finished_at": now, "owner_pid": None, "missing_since": None},
+        )  # fmt: skip
+
+    def set_outputs(self, job_id: int, outputs: list[str]) -> None:
+        """Where a done job's outputs are now (they moved along with their recording)."""
+        with self._write() as conn:
+            self._update(conn, job_id, {"outputs": [str(o) for o in outputs]})
+
+    def paths_with_content(self, size: int, sha256: str) -> list[str]:
+        """Paths whose last hash (at their recorded size) was this content: where a recording may be now."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute(
+                "SELECT path FROM hashes WHERE sha256 = ? AND size = ? ORDER BY hashed_at DESC", (sha256, size)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def abandon(self, job_id: int) -> None:
+        """A queued job nobody will finish (its one-shot `asrd transcribe` was killed, the file is
+        outside the inbox): back to done if it was a redo of a done recording, else forgotten."""
+        with self._write() as conn:
+            job = self._fetch(conn, job_id)
+            if job.state != "queued":
+                return
+            if job.outputs:
+                self._update(conn, job_id, {"state": "done", "finished_at": job.finished_at or self._clock(),
+                                            "started_at": None, "owner_pid": None})
+            else:
+                conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def drop(self, job_id: int) -> None:
         """Forget a running job entirely: a one-shot `asrd transcribe` of a recording outside the

@@ -223,6 +223,11 @@ class InboxWatcher:
             self._rescan(now)
         return self._settle(now)
 
+    def forget(self, path: Path) -> None:
+        """The daemon could not take a reported file (a read error while hashing it): hand it on
+        again once a rescan finds it, instead of never until a restart."""
+        self._reported.pop(Path(path), None)
+
     def waiting(self) -> list[Path]:
         """Candidates not yet handed on (still settling, or growing)."""
         return sorted(self._candidates)

@@ -41,7 +41,7 @@ def test_backlog_and_new_files_each_transcribed_exactly_once(tmp_path, tiny_mode
         doc = json.loads(path.with_suffix(".json").read_text())
         assert doc["source"]["sha256"] == sha256_file(path) and len(doc["segments"]) == 3
     ledger = Ledger(daemon.root / "state")
-    assert ledger.counts() == {"queued": 0, "running": 0, "done": 4, "failed": 0}
+    assert ledger.counts() == {"queued": 0, "running": 0, "done": 4, "failed": 0, "retired": 0}
     for event in daemon.events():
         assert {"event", "level", "timestamp"} <= event.keys()
         if event["event"].startswith("job."):

@@ -81,7 +81,7 @@ def test_new_content_is_queued_once(ledger, tmp_path, clock):
     assert (job.queued_at, job.started_at, job.finished_at, job.not_before) == (T0, None, None, 0.0)
     again, new = ledger.offer(tmp_path / "a.m4a", 10, 5, sha(1))
     assert not new and again == job
-    assert ledger.counts() == {"queued": 1, "running": 0, "done": 0, "failed": 0}
+    assert ledger.counts() == {"queued": 1, "running": 0, "done": 0, "failed": 0, "retired": 0}
 
 
 def test_known_content_is_not_new_in_any_state(ledger, tmp_path):
@@ -141,7 +141,7 @@ def test_same_name_new_content_is_a_new_job_and_the_old_one_stays(ledger, tmp_pa
     assert new and new_job.id != old.id and new_job.state == "queued"
     assert ledger.get(old.id).state == "done"
     assert ledger.by_path(path).id == new_job.id
-    assert ledger.counts() == {"queued": 1, "running": 0, "done": 1, "failed": 0}
+    assert ledger.counts() == {"queued": 1, "running": 0, "done": 1, "failed": 0, "retired": 0}
 
 
 def test_same_hash_other_size_is_other_content(ledger, tmp_path):
@@ -380,7 +380,7 @@ def test_retry_failed_requeues_every_failed_job(ledger, tmp_path):
     ledger.complete(jobs[2].id, [], 1.0, 1.0, 1.0)
     retried = ledger.retry(failed=True)
     assert sorted(j.id for j in retried) == [jobs[0].id, jobs[1].id]
-    assert ledger.counts() == {"queued": 3, "running": 0, "done": 1, "failed": 0}
+    assert ledger.counts() == {"queued": 3, "running": 0, "done": 1, "failed": 0, "retired": 0}
     assert ledger.retry(tmp_path / "2.m4a", failed=True) == []  # done, not failed
     with pytest.raises(ValueError):
         ledger.retry()
@@ -422,7 +422,7 @@ def test_hash_cache_hits_only_for_the_same_size_and_mtime(ledger, tmp_path):
 
 def test_schema_version_and_wal_are_recorded(ledger):
     with closing(sqlite3.connect(ledger.path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(ledger_mod.MIGRATIONS) == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(ledger_mod.MIGRATIONS) == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -430,16 +430,16 @@ def test_a_new_migration_is_applied_once_at_open_and_keeps_the_data(state_dir, t
     job, _ = Ledger(state_dir).offer(tmp_path / "a.m4a", 10, 1, sha(1))
     applied = []
 
-    def v2_add_note(conn):
+    def v3_add_note(conn):
         applied.append(1)
         conn.execute("ALTER TABLE jobs ADD COLUMN note TEXT")
 
-    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*ledger_mod.MIGRATIONS, v2_add_note])
+    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*ledger_mod.MIGRATIONS, v3_add_note])
     ledger = Ledger(state_dir)
-    Ledger(state_dir)  # already at version 2: nothing to do
+    Ledger(state_dir)  # already at version 3: nothing to do
     assert applied == [1]
     with closing(sqlite3.connect(ledger.path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         assert "note" in [r[1] for r in conn.execute("PRAGMA table_info(jobs)")]
     assert ledger.get(job.id) == job  # extra columns do not disturb Job
 
@@ -450,21 +450,39 @@ def test_a_version_0_file_is_migrated_from_scratch(state_dir):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
     Ledger(state_dir)
     with closing(sqlite3.connect(state_dir / ledger_mod.DB_NAME)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(ledger_mod.MIGRATIONS)
+
+
+def test_a_version_1_ledger_keeps_its_jobs_and_ids(state_dir, tmp_path, monkeypatch):
+    """An asrd upgrade must not lose or renumber what an older one recorded."""
+    state_dir.mkdir()
+    with closing(sqlite3.connect(state_dir / ledger_mod.DB_NAME, isolation_level=None)) as conn:
+        ledger_mod._v1_jobs_and_hashes(conn)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO jobs (id, path, size, mtime_ns, sha256, state, outputs, queued_at)"
+                     " VALUES (7, '/x/a.m4a', 10, 1, ?, 'done', '[\"/x/a.txt\"]', 1.0)", (sha(1),))
+        conn.execute("INSERT INTO jobs (id, path, size, mtime_ns, sha256, state, queued_at)"
+                     " VALUES (9, '/x/b.m4a', 11, 2, ?, 'queued', 2.0)", (sha(2),))
+    ledger = Ledger(state_dir)
+    assert ledger.get(7).state == "done" and ledger.get(7).outputs == ["/x/a.txt"]
+    assert ledger.get(9).state == "queued" and ledger.get(9).missing_since is None
+    c, _ = ledger.offer(tmp_path / "c.m4a", 12, 3, sha(3))
+    assert c.id == 10
+    assert ledger.next_due(time.time()).id == 9
 
 
 def test_a_failing_migration_changes_nothing(state_dir, monkeypatch):
     Ledger(state_dir)
 
-    def v2_broken(conn):
+    def v3_broken(conn):
         conn.execute("CREATE TABLE half_done (x)")
-        raise RuntimeError("bug in migration 2")
+        raise RuntimeError("bug in migration 3")
 
-    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*ledger_mod.MIGRATIONS, v2_broken])
+    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*ledger_mod.MIGRATIONS, v3_broken])
     with pytest.raises(RuntimeError):
         Ledger(state_dir)
     with closing(sqlite3.connect(state_dir / ledger_mod.DB_NAME)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     assert "half_done" not in tables
 
@@ -536,3 +554,54 @@ def test_processes_offering_the_same_content_at_once_get_one_job(state_dir):
         assert sum(new for _, new in claims) == 1, claims  # exactly one process created it
     ledger = Ledger(state_dir)
     assert ledger.counts()["queued"] == 20
+
+
+def test_retired_content_that_comes_back_is_a_recording_again(ledger, tmp_path):
+    job, _ = ledger.offer(tmp_path / "half.wav", 10, 5, sha(1))
+    ledger.retire(job.id, "superseded: half.wav now holds another recording")
+    assert ledger.next_due(time.time()) is None
+    again, created = ledger.offer(tmp_path / "again.wav", 10, 6, sha(1))
+    assert created and again.id == job.id and again.state == "queued" and again.last_error is None
+    assert again.path.endswith("again.wav") and ledger.next_due(time.time()).id == job.id
+
+
+def test_a_missing_recording_waits_without_cost_and_resumes_where_it_is_seen(ledger, tmp_path):
+    job, _ = ledger.offer(tmp_path / "a.wav", 10, 5, sha(1))
+    running = ledger.claim(job.id)
+    waiting = ledger.mark_missing(running.id, "gone")
+    assert waiting.state == "queued" and waiting.attempts == 0 and waiting.missing_since is not None
+    assert ledger.next_due(time.time()) is None and [j.id for j in ledger.missing()] == [job.id]
+    back, created = ledger.offer(tmp_path / "b.wav", 10, 7, sha(1))  # a.wav is gone: it moved
+    assert not created and back.path.endswith("b.wav") and back.missing_since is None
+    assert ledger.next_due(time.time()).id == job.id
+
+
+def test_the_daemon_is_handed_only_recordings_in_its_inbox(ledger, tmp_path):
+    outside, _ = ledger.offer(tmp_path / "desktop" / "a.wav", 10, 1, sha(1))
+    inside, _ = ledger.offer(tmp_path / "inbox" / "b.wav", 11, 2, sha(2))
+    lookalike, _ = ledger.offer(tmp_path / "inbox2" / "c.wav", 12, 0, sha(3))
+    assert ledger.next_due(time.time(), under=tmp_path / "inbox").id == inside.id
+    assert ledger.next_due(time.time()).id == lookalike.id
+
+
+def test_an_orphan_of_a_dead_daemon_counts_a_crash_and_others_do_not(ledger, tmp_path):
+    a, _ = ledger.offer(tmp_path / "a.wav", 10, 1, sha(1))
+    b, _ = ledger.offer(tmp_path / "b.wav", 11, 2, sha(2))
+    ledger.claim(a.id, owner_pid=999_999_1)
+    ledger.claim(b.id, owner_pid=999_999_2)
+    recovered = {j.id: j for j in ledger.recover_running(crashed_pid=999_999_1)}
+    assert recovered[a.id].crashes == 1 and recovered[b.id].crashes == 0
+    assert recovered[a.id].state == recovered[b.id].state == "queued"
+
+
+def test_an_abandoned_redo_goes_back_to_done_and_an_abandoned_new_job_is_forgotten(ledger, tmp_path):
+    done, _ = ledger.offer(tmp_path / "a.wav", 10, 1, sha(1))
+    ledger.complete(ledger.claim(done.id).id, ["/x/a.txt"], 1.0, 0.5, 0.5)
+    ledger.retry_job(done.id)
+    ledger.claim(done.id, owner_pid=999_999_1)
+    new, _ = ledger.offer(tmp_path / "b.wav", 11, 2, sha(2))
+    ledger.claim(new.id, owner_pid=999_999_1)
+    for job in ledger.recover_running():
+        ledger.abandon(job.id)
+    assert ledger.get(done.id).state == "done" and ledger.get(done.id).outputs == ["/x/a.txt"]
+    assert ledger.by_content(11, sha(2)) is None

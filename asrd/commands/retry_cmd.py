@@ -10,6 +10,7 @@ from asrd.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from asrd.config import load_config
 from asrd.ledger import Ledger
 from asrd.lock import is_held
+from asrd.transcript_store import TranscriptStore
 
 
 def main(args: argparse.Namespace) -> int:
@@ -25,7 +26,9 @@ def main(args: argparse.Namespace) -> int:
         requeued += jobs
         if not jobs:
             missing.append(name)
+    transcripts = TranscriptStore(config.state_dir)
     for job in requeued:
+        transcripts.forget(job.sha256)  # a redo asked for is computed afresh, not copied from the last run
         print(f"queued  {job.path}")
     for name in missing:
         print(f"asrd retry: {name}: not known to asrd (or being transcribed right now)", file=sys.stderr)

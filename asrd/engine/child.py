@@ -122,6 +122,7 @@ def _serve(channel, engine, request: protocol.JobRequest, run_job, memory_figure
     try:
         hooks.before_job(request)
         transcript = run_job(engine, request, progress)
+        hooks.after_job(request)
         channel.send(protocol.JobDone(request.job_id, transcript, memory_figures(engine.device, engine._torch)))
     except AudioError as exc:
         channel.send(protocol.JobFailed(request.job_id, exc.reason, bad_file=True,

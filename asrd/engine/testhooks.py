@@ -5,6 +5,7 @@ should do instead. Keys:
   "crash_on": "text"   SIGKILL itself when a job's path contains text (a poison file)
   "hang_on": "text"    sleep forever when a job's path contains text
   "delay_s": 2.5       sleep this long at the start of every job (time to kill it mid-job)
+  "delay_after_s": 2.5 sleep this long after a job's transcript is made, before it is sent
   "fake_mps": "FILE"   pretend the weights sit on an Apple GPU: device "mps", with
                        torch.mps.empty_cache appending a line to FILE and fixed mps memory figures
 Without the variable, nothing here changes behaviour.
@@ -49,6 +50,11 @@ class Hooks:
         if self.settings.get("hang_on") and self.settings["hang_on"] in request.path:
             while True:
                 time.sleep(60)
+
+
+    def after_job(self, request: Any) -> None:
+        if self.settings.get("delay_after_s"):
+            time.sleep(float(self.settings["delay_after_s"]))
 
 
 def install() -> Hooks:

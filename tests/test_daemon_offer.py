@@ -1,0 +1,48 @@
+"""The daemon's hand-over from the watcher to the ledger, in-process (no engine is started)."""
+
+from __future__ import annotations
+
+import time
+
+import asrd.daemon as daemon_mod
+from asrd.config import load_config
+from asrd.daemon import Daemon
+from tests.support.configs import write_config
+
+
+def _ready(daemon: Daemon, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = daemon.watcher.poll()
+        if ready:
+            return ready
+        time.sleep(0.1)
+    raise AssertionError("the watcher handed nothing on")
+
+
+def test_a_file_that_could_not_be_read_once_is_offered_again_at_the_next_rescan(tmp_path, monkeypatch):
+    config = load_config(write_config(tmp_path, watch={"settle_s": 0.1, "rescan_s": 1}))
+    config.inbox.mkdir(parents=True)
+    memo = config.inbox / "memo.wav"
+    memo.write_bytes(b"RIFF" + bytes(2000))
+    daemon = Daemon(config)
+    real_hash = daemon_mod.sha256_file
+    calls = []
+
+    def flaky(path):  # one transient read error (a network volume hiccup, a sync client's lock)
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error", str(path))
+        return real_hash(path)
+
+    monkeypatch.setattr(daemon_mod, "sha256_file", flaky)
+    daemon.watcher.start()
+    try:
+        [ready] = _ready(daemon)
+        daemon._offer(ready)
+        assert daemon.ledger.by_path(memo) is None
+        [again] = _ready(daemon)  # the next rescan offers it again; before, it was hidden until a restart
+        daemon._offer(again)
+    finally:
+        daemon.watcher.stop()
+    assert daemon.ledger.by_path(memo).state == "queued"
