@@ -114,8 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(importlib.import_module(module_name), func_name)
     try:
         return int(handler(args) or 0)
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGHUP/SIGTERM where a command asked for them (asrd.interrupt)
+        return getattr(exc, "exit_code", 130)
     except _config_error() as exc:
         print(f"asrd: {exc}", file=sys.stderr)
         return EXIT_USAGE
