@@ -45,14 +45,17 @@ def test_idle_daemon_does_not_rewrite_its_status_file_and_stderr_stays_empty(tmp
     state = tmp_path / "state"
     with daemon:
         assert rewrites_within(status_path(state), 4.0) == 0  # idle: several status ticks, no write
-        status = subprocess.run([sys.executable, "-m", "asrd", "status", "--json", "--config", str(daemon.config)],
-                                capture_output=True, text=True, timeout=60)
-        assert json.loads(status.stdout)["running"] is True  # told by the lock, not by a fresh file
         before = identity(status_path(state))
         memo = Path(shutil.copy(speech3[0] / "speech3.wav", daemon.inbox / "memo.wav"))
         job = wait_until(lambda: (read_status(state) or {}).get("job"))  # a job start is written at once
         assert job["file"] == str(memo) and identity(status_path(state)) != before
         daemon.wait_done(1)
+        wait_until(lambda: (read_status(state) or {}).get("job") is None)
+        status = subprocess.run([sys.executable, "-m", "asrd", "status", "--json", "--config", str(daemon.config)],
+                                capture_output=True, text=True, timeout=60)
+        info = json.loads(status.stdout)
+        assert info["running"] is True  # told by the lock: the file is as old as the last change
+        assert info["engine"]["state"] == "ready" and info["engine"]["load_s"] == round(info["engine"]["load_s"], 2)
         daemon.proc.send_signal(signal.SIGTERM)
         _, stderr = daemon.proc.communicate(timeout=15)
     assert daemon.proc.returncode == 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import structlog
 
 from asrd import audio
+from asrd.abandoned import release_abandoned
 from asrd.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from asrd.config import Config, load_config
 from asrd.engine.process import LOAD_FAILED, EngineProcess
@@ -26,7 +27,6 @@ from asrd.manifest import Manifest, path_key
 from asrd.output import FORMATS, write_outputs
 from asrd.policy import FAIL, FINISHED, WAIT, decide
 from asrd.progress import ProgressBar
-from asrd.abandoned import release_abandoned
 
 log = get_logger("asrd.transcribe")
 
@@ -108,8 +108,9 @@ def _claim(ledger: Ledger, path: Path, st: os.stat_result, sha: str, force: bool
     job, created = ledger.offer(path, st.st_size, st.st_mtime_ns, sha)
     copy_of = f" (the same recording as {job.path})" if job.path != path_key(path) else ""
     if job.state == "done" and not force:
-        print(f"skipped {path}: already transcribed{copy_of} ({', '.join(Path(o).name for o in job.outputs)}); "
-              "--force redoes it")
+        written = f" ({', '.join(Path(o).name for o in job.outputs)})" if job.outputs else \
+            ", but no transcripts were written"
+        print(f"skipped {path}: already transcribed{copy_of}{written}; --force redoes it")
         return None
     if job.state == "running":
         ledger.recover_running()  # the job of an asrd that died mid-job goes back to queued
