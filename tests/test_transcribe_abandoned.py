@@ -75,6 +75,8 @@ def test_an_abandoned_new_job_outside_the_inbox_is_dropped(tmp_path, tiny_models
     assert ledger.by_content(clip.stat().st_size, sha256_file(clip)) is None
     assert ledger.counts() == {"queued": 0, "running": 0, "done": 0, "failed": 0}
     assert sorted(p.name for p in clip.parent.iterdir()) == ["hour3.wav"]
+    events = [json.loads(line) for line in (tmp_path / "logs" / "asrd.log").read_text().splitlines()]
+    assert [(e["file"], e["left"]) for e in events if e["event"] == "job.abandoned"] == [(str(clip), "dropped")]
 
 
 def test_a_killed_forced_redo_leaves_the_done_job_as_it_was(tmp_path, tiny_models, speech3):
@@ -109,3 +111,4 @@ def test_models_that_cannot_load_leave_no_job_outside_the_inbox_and_a_queued_one
         assert "Traceback" not in result.stderr
         job = ledger.by_content(clip.stat().st_size, sha256_file(clip))
         assert (job and job.state) == left
+        assert not job or job.last_error is None  # the recording is not blamed for the models

@@ -20,7 +20,7 @@ from asrd.config import Config, load_config
 from asrd.engine.process import LOAD_FAILED, EngineProcess
 from asrd.engine.protocol import JobRequest
 from asrd.hashing import sha256_file
-from asrd.interrupt import stop_on_signals
+from asrd.interrupt import signals_deferred, stop_on_signals
 from asrd.ledger import IllegalTransition, Job, Ledger
 from asrd.logging import get_logger, setup_logging
 from asrd.manifest import Manifest, path_key
@@ -85,17 +85,25 @@ def _transcribe_one(engine, config: Config, manifest: Manifest, ledger: Ledger, 
         sha = sha256_file(path)
     except audio.AudioError as exc:
         return _report_failure(path, exc.reason)
-    claimed = _claim(ledger, path, st, sha, force)
-    if claimed is None:
-        return True
-    job, before = claimed
-    request = JobRequest(job_id=job.id, path=str(path), size=st.st_size, sha256=sha, audio_s=info.duration_s)
+    claimed = None
     try:
+        with signals_deferred():  # a Ctrl-C lands before the claim or after we know we hold the job
+            claimed = _claim(ledger, path, st, sha, force)
+        if claimed is None:
+            return True
+        job = claimed[0]
+        request = JobRequest(job_id=job.id, path=str(path), size=st.st_size, sha256=sha, audio_s=info.duration_s)
         with structlog.contextvars.bound_contextvars(job_id=job.id, file=str(path)):
             return _run(engine, config, manifest, ledger, formats, path, request)
     finally:
-        if ledger.get(job.id).state == "running":  # abandoned: a signal, models that cannot load, a bug
-            release_abandoned(ledger, config, job.id, before, path)
+        if claimed is not None:
+            _release_if_abandoned(ledger, config, *claimed, path)
+
+
+def _release_if_abandoned(ledger: Ledger, config: Config, job: Job, before: Job | None, path: Path) -> None:
+    """A job still running here was abandoned (a signal, models that cannot load, a bug): release it."""
+    if ledger.get(job.id).state == "running":
+        release_abandoned(ledger, config, job.id, before, path)
 
 
 def _claim(ledger: Ledger, path: Path, st: os.stat_result, sha: str, force: bool) -> tuple[Job, Job | None] | None:
