@@ -2,17 +2,20 @@
 
 Each subcommand's handler is named as "module:function" and imported only when that command runs,
 so `asrd --help` and `import asrd.cli` stay fast and never import torch or funasr.
-Exit codes: 0 success, 1 a job/file failed or the command could not do its work, 2 bad usage or config.
+Exit codes: 0 success, 1 a job/file failed or the command could not do its work, 2 bad usage or config,
+130 Ctrl-C (128 + the signal for SIGHUP/SIGTERM), 141 the reader of stdout went away (`| head`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Callable, Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -107,6 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _dispatch(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit (--help and usage errors too): a reader gone is answered below
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     target = COMMANDS[args.command][0]
@@ -114,11 +127,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(importlib.import_module(module_name), func_name)
     try:
         return int(handler(args) or 0)
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGHUP/SIGTERM where a command asked for them (asrd.interrupt)
+        return getattr(exc, "exit_code", 130)
     except _config_error() as exc:
         print(f"asrd: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed the pipe (`asrd config check | head -1`): stop quietly, as a command
+    killed by SIGPIPE would. stdout goes to devnull so Python's final flush has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _config_error() -> type[Exception]:

@@ -192,9 +192,28 @@ def build_config(data: Mapping[str, Any], origin: str | None, base_dir: Path | N
         if value is not None and _looks_like_path(value) and not Path(value).is_dir():
             problems.append(f"model.{role}: local model folder {value!r} does not exist; "
                             "fix the path, or give a hub id such as 'iic/SenseVoiceSmall'")
+    for key in FOLDER_KEYS:
+        problem = _not_a_folder(key, getattr(config, key))
+        if problem:
+            problems.append(problem)
     if problems:
         raise ConfigError(problems, origin)
     return dataclasses.replace(config, sources=sources, explicit_models=explicit_models)
+
+
+FOLDER_KEYS = ("inbox", "state_dir")  # folders asrd creates when missing, so a file in the way stops it
+
+
+def _not_a_folder(key: str, path: Path) -> str | None:
+    """A problem if `path`, or the nearest part of it that exists, is not a folder (a file in the way)."""
+    for existing in (path, *path.parents):
+        if existing.is_dir():
+            return None
+        if existing.exists() or existing.is_symlink():
+            where = "is a file, not a folder" if existing == path else f"is inside {existing}, which is a file"
+            return (f"{key}: {str(path)!r} {where}; point {key} at a folder "
+                    "(asrd creates it if it is missing)")
+    return None
 
 
 @dataclass
@@ -251,6 +270,8 @@ def _convert(key: str, value: Any, hint: Any, meta: Mapping[str, Any], ctx: _Con
             return _INVALID
         if meta.get("choices") and len(set(converted)) != len(converted):
             return _bad(ctx, key, value, "lists each entry more than once")
+        if meta.get("choices") and not converted:  # no outputs, no device to try: nothing could work
+            return _bad(ctx, key, value, f"list at least one of: {', '.join(meta['choices'])}")
         return tuple(converted)
     if hint is bool:
         if isinstance(value, bool):

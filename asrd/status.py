@@ -20,8 +20,24 @@ def status_path(state_dir: Path) -> Path:
     return Path(state_dir) / STATUS_NAME
 
 
-def write_status(state_dir: Path, data: dict[str, Any]) -> None:
+def write_status(state_dir: Path, data: dict[str, Any]) -> bool:
+    """Write `data` (stamped with `updated_at`) unless the file already says the same; True if written.
+
+    An idle daemon refreshes its status every second: rewriting an unchanged file each time costs a
+    rename and two fsyncs (full flushes on macOS) around the clock. So `updated_at` is when the
+    content last changed, not a heartbeat: `asrd status` tells a running daemon by its lock.
+    """
+    if _content(data) == _content(read_status(state_dir)):
+        return False
     write_atomic(status_path(state_dir), json.dumps({**data, "updated_at": time.time()}, indent=1))
+    return True
+
+
+def _content(data: dict[str, Any] | None) -> str | None:
+    """`data` as JSON without its timestamp, in one canonical form (tuples and lists alike)."""
+    if data is None:
+        return None
+    return json.dumps({k: v for k, v in data.items() if k != "updated_at"}, sort_keys=True, default=str)
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:

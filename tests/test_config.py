@@ -82,6 +82,8 @@ def test_explicit_model_overrides_preset_and_null_switches_off(tmp_path):
         ("model:\n  asr: ./no-such-folder\n", "model.asr", ["does not exist", "hub id"]),
         ("model:\n  asr: null\n", "model.asr", ["null is not allowed"]),
         ("model:\n  language: fr\n", "model.language", ["'fr'", "auto, zh, en"]),
+        ("outputs: []\n", "outputs", ["at least one of", "txt, srt, vtt, json, md"]),
+        ("engine:\n  device_priority: []\n", "engine.device_priority", ["at least one of", "mps, cuda, cpu"]),
         ("model: [1, 2]\n", "model", ["expected a mapping"]),
         ("engine:\n  device: [cpu\n", "", ["not valid YAML", "line"]),
         ("- just\n- a list\n", "", ["top level must be a mapping"]),
@@ -115,3 +117,20 @@ def test_config_check_shows_sources(tmp_path):
     assert lines["engine.threads"].endswith("# default")
     assert lines["model.punc"].endswith("# preset paraformer-zh") and "ct-punc" in lines["model.punc"]
     assert "config ok" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["config", "check"], ["run"]])
+def test_an_inbox_that_is_a_file_is_a_config_error(tmp_path, command):
+    notes = write(tmp_path / "notes.txt", "my notes\n")
+    cfg = write(tmp_path / "c.yaml", f"inbox: notes.txt\nstate_dir: {tmp_path / 'state'}\nlog_file: {tmp_path / 'asrd.log'}\n")
+    result = asrd(*command, "--config", str(cfg))
+    assert result.returncode == 2, result.stderr
+    assert f"inbox: {str(notes)!r} is a file, not a folder" in result.stderr
+    assert "point inbox at a folder" in result.stderr and "Traceback" not in result.stderr
+    assert notes.read_text() == "my notes\n"
+
+
+def test_a_file_in_the_way_of_a_folder_asrd_creates_is_a_config_error(tmp_path):
+    notes = write(tmp_path / "notes.txt", "my notes\n")
+    with pytest.raises(ConfigError, match=f"state_dir: '{notes}/asrd' is inside {notes}, which is a file"):
+        build_config({"state_dir": "notes.txt/asrd"}, "c.yaml", base_dir=tmp_path)

@@ -96,3 +96,19 @@ def test_a_copy_is_skipped_by_name_and_a_failed_recording_gets_a_fresh_try(tmp_p
     again = run_asrd("transcribe", "--config", str(config), str(clip))
     assert again.returncode == 0 and f"done    {clip}" in again.stdout, again.stderr
     assert ledger.get(job.id).state == "done"
+
+
+def test_a_done_recording_without_transcripts_is_skipped_in_plain_words(tmp_path, speech3):
+    """A job done while `outputs: []` was accepted wrote nothing: the skip line must not read "()"."""
+    clip = shutil.copy(speech3[0] / "speech3.wav", tmp_path / "memo.wav")
+    config = write_config(tmp_path)
+    from asrd.hashing import sha256_file
+    from asrd.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "state")
+    job, _ = ledger.offer(clip, os.path.getsize(clip), os.stat(clip).st_mtime_ns, sha256_file(clip))
+    ledger.claim(job.id)
+    ledger.complete(job.id, [], 14.1, 1.0, 0.07)
+    result = run_asrd("transcribe", "--config", str(config), str(clip))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"skipped {clip}: already transcribed, but no transcripts were written; --force redoes it\n"

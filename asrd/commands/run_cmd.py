@@ -13,7 +13,9 @@ from asrd.logging import setup_logging
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    setup_logging(config.log_file, config.log_level, console=True)
+    # On a terminal the events are shown as they happen. Under launchd stderr is a file that is never
+    # rotated (and at debug level events hold transcript text): there the rotated log file is the record.
+    setup_logging(config.log_file, config.log_level, console=sys.stderr.isatty())
     from asrd.daemon import Daemon
 
     try:

@@ -15,6 +15,7 @@ from typing import Any
 from asrd.config import load_config
 from asrd.ledger import Ledger
 from asrd.lock import is_held
+from asrd.plural import count
 from asrd.status import read_status
 
 
@@ -56,7 +57,7 @@ def render(info: dict[str, Any]) -> str:
         lines.append("engine: stopped" + (f"  (last error: {engine['last_error']})" if engine.get("last_error") else ""))
     else:
         lines.append(f"engine: {engine['state']} on {engine.get('device') or '?'} (preset {engine.get('preset')}), "
-                     f"{engine.get('jobs_served', 0)} jobs served, {engine.get('restarts', 0)} restarts")
+                     f"{count(engine.get('jobs_served', 0), 'job')} served, {count(engine.get('restarts', 0), 'restart')}")
     job = info["job"]
     if job:
         progress = f"{job.get('fraction', 0):.0%}"

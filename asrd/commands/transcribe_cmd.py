@@ -14,11 +14,13 @@ from pathlib import Path
 import structlog
 
 from asrd import audio
+from asrd.abandoned import release_abandoned
 from asrd.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from asrd.config import Config, load_config
 from asrd.engine.process import LOAD_FAILED, EngineProcess
 from asrd.engine.protocol import JobRequest
 from asrd.hashing import sha256_file
+from asrd.interrupt import signals_deferred, stop_on_signals
 from asrd.ledger import IllegalTransition, Job, Ledger
 from asrd.logging import get_logger, setup_logging
 from asrd.manifest import Manifest, path_key
@@ -54,17 +56,18 @@ def main(args: argparse.Namespace) -> int:
     manifest = Manifest(config.state_dir)
     ledger = Ledger(config.state_dir)
     failed = 0
-    try:
-        for index, name in enumerate(args.paths, 1):
-            path = Path(name).expanduser().absolute()
-            try:
-                if not _transcribe_one(engine, config, manifest, ledger, formats, path, args.force):
-                    failed += 1
-            except ModelsUnavailable as exc:
-                print(f"asrd: cannot load the models: {exc}", file=sys.stderr)
-                return EXIT_FAILED
-    finally:
-        engine.stop()
+    with stop_on_signals():  # a closed terminal or `kill` stops it as Ctrl-C does: engine ended, job released
+        try:
+            for name in args.paths:
+                path = Path(name).expanduser().absolute()
+                try:
+                    if not _transcribe_one(engine, config, manifest, ledger, formats, path, args.force):
+                        failed += 1
+                except ModelsUnavailable as exc:
+                    print(f"asrd: cannot load the models: {exc}", file=sys.stderr)
+                    return EXIT_FAILED
+        finally:
+            engine.stop()
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -82,20 +85,30 @@ def _transcribe_one(engine, config: Config, manifest: Manifest, ledger: Ledger, 
         sha = sha256_file(path)
     except audio.AudioError as exc:
         return _report_failure(path, exc.reason)
-    job = _claim(ledger, path, st, sha, force)
-    if job is None:
-        return True
-    request = JobRequest(job_id=job.id, path=str(path), size=st.st_size, sha256=sha, audio_s=info.duration_s)
+    claimed = None
     try:
+        with signals_deferred():  # a Ctrl-C lands before the claim or after we know we hold the job
+            claimed = _claim(ledger, path, st, sha, force)
+        if claimed is None:
+            return True
+        job = claimed[0]
+        request = JobRequest(job_id=job.id, path=str(path), size=st.st_size, sha256=sha, audio_s=info.duration_s)
         with structlog.contextvars.bound_contextvars(job_id=job.id, file=str(path)):
             return _run(engine, config, manifest, ledger, formats, path, request)
     finally:
-        if ledger.get(job.id).state == "running":  # interrupted (Ctrl-C): leave it for the daemon
-            ledger.requeue(job.id, None)
+        if claimed is not None:
+            _release_if_abandoned(ledger, config, *claimed, path)
 
 
-def _claim(ledger: Ledger, path: Path, st: os.stat_result, sha: str, force: bool) -> Job | None:
-    """The ledger job for this content, claimed; None (with a line saying why) to skip the file.
+def _release_if_abandoned(ledger: Ledger, config: Config, job: Job, before: Job | None, path: Path) -> None:
+    """A job still running here was abandoned (a signal, models that cannot load, a bug): release it."""
+    if ledger.get(job.id).state == "running":
+        release_abandoned(ledger, config, job.id, before, path)
+
+
+def _claim(ledger: Ledger, path: Path, st: os.stat_result, sha: str, force: bool) -> tuple[Job, Job | None] | None:
+    """(the ledger job for this content, claimed; the job as it was before, None if new this run);
+    None (with a line saying why) to skip the file.
 
     A recording named on the command line is wanted now: one that failed before gets a fresh try,
     a done one is skipped unless --force, one a live daemon is working on is left to it.
@@ -103,8 +116,9 @@ def _claim(ledger: Ledger, path: Path, st: os.stat_result, sha: str, force: bool
     job, created = ledger.offer(path, st.st_size, st.st_mtime_ns, sha)
     copy_of = f" (the same recording as {job.path})" if job.path != path_key(path) else ""
     if job.state == "done" and not force:
-        print(f"skipped {path}: already transcribed{copy_of} ({', '.join(Path(o).name for o in job.outputs)}); "
-              "--force redoes it")
+        written = f" ({', '.join(Path(o).name for o in job.outputs)})" if job.outputs else \
+            ", but no transcripts were written"
+        print(f"skipped {path}: already transcribed{copy_of}{written}; --force redoes it")
         return None
     if job.state == "running":
         ledger.recover_running()  # the job of an asrd that died mid-job goes back to queued
@@ -112,10 +126,11 @@ def _claim(ledger: Ledger, path: Path, st: os.stat_result, sha: str, force: bool
         if job.state == "running":
             print(f"skipped {path}: being transcribed by another asrd process right now{copy_of}")
             return None
+    before = None if created else job
     if job.state in ("done", "failed"):
         ledger.retry_job(job.id)
     try:
-        return ledger.claim(job.id)
+        return ledger.claim(job.id), before
     except IllegalTransition:  # the daemon took it between our look and our claim
         print(f"skipped {path}: being transcribed by another asrd process right now{copy_of}")
         return None
