@@ -30,6 +30,7 @@ from asrd.lock import StateLock, holder_pid
 from asrd.logging import get_logger
 from asrd.manifest import Manifest, path_key
 from asrd.output import cleanup_temp_files, write_outputs
+from asrd.plural import count
 from asrd.policy import FAIL, FINISHED, RETRY, decide
 from asrd.stats import summary
 from asrd.status import write_status
@@ -110,8 +111,8 @@ class Daemon:
                          reason="the asrd transcribe that started it ended; not in the inbox")
                 continue
             if job.crashes >= self.config.engine.max_crashes:
-                self._fail(job, Path(job.path), f"asrd stopped abruptly during this recording {job.crashes} "
-                                                "times; not trying it again", None)
+                self._fail(job, Path(job.path), f"asrd stopped abruptly during this recording "
+                                                f"{count(job.crashes, 'time')}; not trying it again", None)
                 continue
             log.info("job.requeued", job_id=job.id, file=job.path, reason="asrd stopped during the job",
                      crashes=job.crashes)
@@ -334,7 +335,7 @@ class Daemon:
         log.info("job.done", job_id=job.id, file=job.path, audio_s=round(transcript.duration_s, 2),
                  processing_s=round(transcript.processing_s, 2), rtf=round(transcript.rtf, 4),
                  segments=len(transcript.segments), outputs=[str(p) for p in outputs], device=transcript.device,
-                 load_s=self.engine.info.load_s, write_s=round(write_s, 3), **timings, memory=outcome.memory,
+                 load_s=round(self.engine.info.load_s or 0.0, 2), write_s=round(write_s, 3), **timings, memory=outcome.memory,
                  speech=summary(transcript.stats.get("speech", {})))
 
     # --- status -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from asrd.config import EngineConfig
 from asrd.engine.process import BAD_FILE, CRASHED, DONE, ERROR, LOAD_FAILED, STOPPED, TIMEOUT
+from asrd.plural import count
 
 RETRY, FAIL, WAIT, FINISHED = "retry", "fail", "wait", "finished"
 
@@ -30,7 +31,7 @@ def decide(status: str, reason: str | None, attempts: int, crashes: int, engine:
         return Decision(WAIT, None, reason)
     if status == CRASHED:
         if crashes + 1 >= engine.max_crashes:
-            return Decision(FAIL, "crash", f"crashed the engine {crashes + 1} times; last: {reason}")
+            return Decision(FAIL, "crash", f"crashed the engine {count(crashes + 1, 'time')}; last: {reason}")
         return Decision(RETRY, "crash", reason)
     if status in (BAD_FILE, ERROR, TIMEOUT):
         if attempts + 1 >= engine.max_attempts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asrd.plural import count
 from asrd.transcript import Segment, Transcript, speaker_turns
 
 # Ideographs and kana: one word each. CJK punctuation and Hangul (written with spaces) are not here.
@@ -107,10 +108,10 @@ def speech_stats(transcript: Transcript) -> dict[str, Any]:
 
 def summary(speech: dict[str, Any]) -> str:
     """One line for the job.done log event, from `transcript.stats["speech"]`."""
-    parts = [f"{speech.get('segments', 0)} segments",
+    parts = [count(speech.get("segments", 0), "segment"),
              f"{speech.get('speech_s', 0.0):.1f} s speech ({speech.get('speech_ratio', 0.0):.0%})",
              f"longest silence {speech.get('longest_silence_s', 0.0):.1f} s"]
     if speech.get("speakers"):
-        parts.append(f"{len(speech['speakers'])} speakers, {speech.get('turns', 0)} turns")
+        parts.append(f"{count(len(speech['speakers']), 'speaker')}, {count(speech.get('turns', 0), 'turn')}")
     parts.append(f"{speech.get('words_per_min', 0.0):.0f} words/min")
     return ", ".join(parts)

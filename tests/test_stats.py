@@ -89,3 +89,11 @@ def test_speech3_clip_stats_match_the_known_speech(sensevoice, speech3) -> None:
     assert stats["speech_ratio"] == pytest.approx(known_s / known["duration_s"], rel=0.05)
     assert "timings" in t.stats  # the engine's own figures stay beside them
     assert t.model["rich_tags"] is False
+
+
+def test_summary_counts_read_as_words():
+    from asrd.stats import summary
+
+    line = summary({"segments": 1, "speech_s": 2.0, "speech_ratio": 0.5, "longest_silence_s": 1.0,
+                    "speakers": ["0"], "turns": 1, "words_per_min": 100})
+    assert "1 segment," in line and "1 speaker, 1 turn" in line

@@ -13,6 +13,7 @@ import sys
 from asrd import models
 from asrd.cli import EXIT_FAILED, EXIT_OK
 from asrd.config import Config, load_config
+from asrd.plural import count
 from asrd.presets import MODEL_ROLES, PRESETS
 
 
@@ -55,7 +56,7 @@ def pull(config: Config, preset_name: str | None) -> int:
         if name and not _pull_one(role, name):
             failed += 1
     if failed:
-        print(f"{failed} model(s) not ready; see above", file=sys.stderr)
+        print(f"{count(failed, 'model')} not ready; see above", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
