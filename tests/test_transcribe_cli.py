@@ -58,6 +58,14 @@ def test_transcribe_format_option_and_bad_format(tmp_path, tiny_models, speech3)
     assert sorted(p.name for p in tmp_path.glob("memo.*")) == ["memo.flac", "memo.json", "memo.vtt"]
     log_lines = [json.loads(line) for line in (tmp_path / "logs" / "asrd.log").read_text().splitlines()]
     assert any(r["event"] == "job.done" and r["file"] == str(clip) for r in log_lines)
+    first = {name: (tmp_path / name).read_bytes() for name in ("memo.json", "memo.vtt")}
+    more = run_asrd("transcribe", "--config", str(config), "--format", "srt,vtt", str(clip))  # a format it lacks
+    assert more.returncode == 0, more.stderr
+    assert "memo.srt" in more.stdout and "nothing recomputed" in more.stdout and "--force" not in more.stdout
+    assert sorted(p.name for p in tmp_path.glob("memo.*")) == ["memo.flac", "memo.json", "memo.srt", "memo.vtt"]
+    assert {name: (tmp_path / name).read_bytes() for name in first} == first
+    log_lines = [json.loads(line) for line in (tmp_path / "logs" / "asrd.log").read_text().splitlines()]
+    assert sum(r["event"] == "job.done" for r in log_lines) == 1  # rendered from the stored transcript
     assert all({"event", "level", "timestamp"} <= r.keys() for r in log_lines)
 
 

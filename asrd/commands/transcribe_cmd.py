@@ -27,6 +27,7 @@ from asrd.manifest import Manifest, path_key
 from asrd.output import FORMATS, write_outputs
 from asrd.policy import FAIL, FINISHED, WAIT, decide
 from asrd.progress import ProgressBar
+from asrd.transcript_store import TranscriptStore
 
 log = get_logger("asrd.transcribe")
 
@@ -85,6 +86,8 @@ def _transcribe_one(engine, config: Config, manifest: Manifest, ledger: Ledger, 
         sha = sha256_file(path)
     except audio.AudioError as exc:
         return _report_failure(path, exc.reason)
+    if not force and _render_missing_formats(config, manifest, ledger, formats, path, st, sha):
+        return True
     claimed = None
     try:
         with signals_deferred():  # a Ctrl-C lands before the claim or after we know we hold the job
@@ -98,6 +101,25 @@ def _transcribe_one(engine, config: Config, manifest: Manifest, ledger: Ledger, 
     finally:
         if claimed is not None:
             _release_if_abandoned(ledger, config, *claimed, path)
+
+
+def _render_missing_formats(config: Config, manifest: Manifest, ledger: Ledger, formats: list[str], path: Path,
+                            st: os.stat_result, sha: str) -> bool:
+    """A done recording asked for formats it lacks (`--format vtt`): render them from its stored
+    transcript, with no recompute and no --force. True if that answered the request."""
+    job = ledger.by_content(st.st_size, sha)
+    if job is None or job.state != "done" or job.path != path_key(path):
+        return False
+    have = {Path(o).suffix.lstrip(".") for o in job.outputs if Path(o).exists()}
+    missing = [fmt for fmt in formats if fmt not in have]
+    transcript = TranscriptStore(config.state_dir).load(sha, path) if missing else None
+    if transcript is None:
+        return False
+    written = write_outputs(transcript, path, missing, manifest)
+    ledger.set_outputs(job.id, [*job.outputs, *(str(p) for p in written)])
+    log.info("output.added", job_id=job.id, file=str(path), outputs=[str(p) for p in written])
+    print(f"done    {path} -> {', '.join(p.name for p in written)}  (from its transcript; nothing recomputed)")
+    return True
 
 
 def _release_if_abandoned(ledger: Ledger, config: Config, job: Job, before: Job | None, path: Path) -> None:
@@ -159,6 +181,7 @@ def _run(engine, config: Config, manifest: Manifest, ledger: Ledger, formats: li
             return _report_failure(path, decision.reason or "failed")
         log.warning("job.retry", reason=decision.reason, attempts=attempts, crashes=crashes)
     transcript = outcome.transcript
+    TranscriptStore(config.state_dir).save(transcript)  # later formats and moves need no recompute
     outputs = write_outputs(transcript, path, formats, manifest)
     ledger.complete(request.job_id, [str(p) for p in outputs], transcript.duration_s, transcript.processing_s,
                     transcript.rtf)
