@@ -128,8 +128,9 @@ class Manifest:
     ) -> None:
         """Before the renames: durably note that each path is about to hold content of this hash.
 
-        A path this recording already owns keeps its committed hash until commit(); any other row
-        (another recording's, whose file is gone) is replaced by an uncommitted one.
+        A path this recording already owns keeps its committed hash until commit(); another
+        recording's row is replaced by an uncommitted one only where its file is gone (where it is
+        not, the write finds the path taken and gives it up).
         """
         now, src, content = time.time(), path_key(source), content_sha256 or None
         with closing(self._connect()) as conn, conn:
@@ -138,7 +139,7 @@ class Manifest:
                 if row is not None and row.belongs_to(source, content):
                     conn.execute("UPDATE outputs SET pending_sha256 = ?, content_sha256 = ? WHERE path = ?",
                                  (sha256, content or row.content_sha256, row.path))
-                else:
+                elif row is None or not os.path.lexists(path):
                     conn.execute(
                         "INSERT OR REPLACE INTO outputs (path, sha256, source, written_at, content_sha256,"
                         " pending_sha256) VALUES (?, ?, ?, ?, ?, ?)",
@@ -155,12 +156,12 @@ class Manifest:
                 [(now, path_key(p)) for p in paths],
             )
 
-    def abandon(self, paths: Sequence[str | os.PathLike[str]]) -> None:
-        """A write that did not happen: drop the pending hash, and rows that had nothing committed."""
-        keys = [(path_key(p),) for p in paths]
+    def abandon(self, planned: Sequence[tuple[str | os.PathLike[str], str]]) -> None:
+        """Writes that did not happen: drop their pending hashes, and the rows intend() created."""
+        rows = [(path_key(p), sha256) for p, sha256 in planned]
         with closing(self._connect()) as conn, conn:
-            conn.executemany("DELETE FROM outputs WHERE path = ? AND sha256 = ''", keys)
-            conn.executemany("UPDATE outputs SET pending_sha256 = NULL WHERE path = ?", keys)
+            conn.executemany("DELETE FROM outputs WHERE path = ? AND pending_sha256 = ? AND sha256 = ''", rows)
+            conn.executemany("UPDATE outputs SET pending_sha256 = NULL WHERE path = ? AND pending_sha256 = ?", rows)
 
     @staticmethod
     def _row(conn: sqlite3.Connection, key: str) -> OutputRow | None:

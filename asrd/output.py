@@ -528,6 +528,7 @@ def _alive(pid: int) -> bool:
 # The longest `.<fmt>` any format adds: every base leaves room for it, so one recording's set shares
 # one base whichever formats are asked for.
 _LONGEST_SUFFIX = max(byte_len(f".{fmt}") for fmt in FORMATS)
+MAX_KEPT_EXTENSION = 16  # a shortened `<name>` base keeps the recording's extension up to this many bytes
 
 
 def output_path(base: Path, fmt: str) -> Path:
@@ -542,11 +543,11 @@ def _candidate_bases(source: Path, folder: Path) -> Iterator[Path]:
     and marked `…` (`<cut stem>…`, `<cut stem>….m4a`, `<cut stem>… (2)`), so the order stays the same.
     """
     room = name_max(folder) - _LONGEST_SUFFIX
-    stem, suffix = source.stem, source.name[len(source.stem):]
+    stem, extension = source.stem, source.suffix
     yield folder / fit_name(stem, room)
-    if suffix:
-        yield folder / (fit_name(stem, room, keep=suffix) if byte_len(suffix) < room // 2 else
-                        fit_name(source.name, room))
+    if extension:
+        kept = extension if byte_len(extension) <= MAX_KEPT_EXTENSION else ""
+        yield folder / fit_name(source.name[: len(source.name) - len(kept)], room, keep=kept)
     for n in range(2, MAX_NUMBERED_BASE + 1):
         yield folder / fit_name(stem, room, keep=f" ({n})")
 
@@ -607,19 +608,20 @@ def _write_set(
     render of the same recording: the old one is gone either way), and previous outputs it did not
     reach stay as they were.
     """
-    planned = {output_path(base, fmt): data for fmt, data in rendered.items()}
-    manifest.intend([(p, sha256_bytes(d)) for p, d in planned.items()], source, content_sha256)
+    planned = {output_path(base, fmt): sha256_bytes(data) for fmt, data in rendered.items()}
+    manifest.intend(list(planned.items()), source, content_sha256)
     replaced: list[Path] = []
     created: list[Path] = []
     try:
-        for path, data in planned.items():
+        for fmt, data in rendered.items():
+            path = output_path(base, fmt)
             if not _is_free(path, source, manifest, content_sha256):
                 raise _Taken(path)
             existed = os.path.lexists(path)
             write_atomic(path, data)
             (replaced if existed else created).append(path)
     except BaseException as exc:
-        _undo_set(manifest, list(planned), replaced, created)
+        _undo_set(manifest, planned, replaced, created)
         if isinstance(exc, _Taken):
             return None
         raise
@@ -627,7 +629,7 @@ def _write_set(
     return list(planned)
 
 
-def _undo_set(manifest: Manifest, planned: list[Path], replaced: list[Path], created: list[Path]) -> None:
+def _undo_set(manifest: Manifest, planned: dict[Path, str], replaced: list[Path], created: list[Path]) -> None:
     """Remove what an incomplete set created; keep (and commit) what it replaced."""
     for path in created:
         try:
@@ -637,7 +639,7 @@ def _undo_set(manifest: Manifest, planned: list[Path], replaced: list[Path], cre
         except OSError:
             replaced.append(path)  # cannot remove it: at least it stays known as asrd's
     manifest.commit(replaced)
-    manifest.abandon([p for p in planned if p not in replaced])
+    manifest.abandon([(p, sha) for p, sha in planned.items() if p not in replaced])
 
 
 def write_outputs(

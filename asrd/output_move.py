@@ -72,6 +72,9 @@ def _move(manifest: Manifest, ours: dict[Path, tuple[str, str]], new: Path, cont
     movable = frozenset(path_key(p) for p in ours)
     base = choose_base(new, [fmt for fmt, _ in ours.values()], manifest, content_sha256=content, movable=movable)
     targets = {p: output_path(base, fmt) for p, (fmt, _) in ours.items()}
+    for path, target in targets.items():
+        if path_key(path) == path_key(target):  # the name still fits: only the recording changes
+            manifest.record(target, ours[path][1], new, content)
     manifest.intend([(targets[p], sha) for p, (_, sha) in ours.items()], new, content)
     placed: dict[Path, Path] = {}
     for path, target in targets.items():
@@ -80,7 +83,7 @@ def _move(manifest: Manifest, ours: dict[Path, tuple[str, str]], new: Path, cont
     for folder in {t.parent for t in placed.values()} | {p.parent for p in placed}:
         _fsync_dir(folder)
     manifest.commit(list(placed.values()))
-    manifest.abandon([t for p, t in targets.items() if p not in placed])
+    manifest.abandon([(t, ours[p][1]) for p, t in targets.items() if p not in placed])
     for path, target in placed.items():
         if path_key(path) != path_key(target):
             manifest.forget(path)

@@ -44,3 +44,13 @@ def test_rows_of_an_old_manifest_keep_the_path_rule_until_rewritten(tmp_path: Pa
     assert names(write_outputs(a, memo, ["txt"], manifest)) == ["memo.txt"]
     assert not manifest.owns(old_output, memo, content_sha256="f" * 64)  # now it is content A's
     assert manifest.owns(old_output, memo, content_sha256=a.source.sha256)
+
+
+def test_an_abandoned_write_never_takes_over_another_recordings_row(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path / "state")
+    out = tmp_path / "memo.txt"
+    out.write_text("recording A's transcript")
+    manifest.record(out, sha256_file(out), tmp_path / "memo.wav", content_sha256="a" * 64)
+    manifest.intend([(out, "b" * 64)], tmp_path / "memo.wav", "c" * 64)  # raced: the file is A's
+    manifest.abandon([(out, "b" * 64)])
+    assert manifest.owns(out, tmp_path / "memo.wav", content_sha256="a" * 64)
