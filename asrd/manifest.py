@@ -1,8 +1,12 @@
 """Ownership manifest: which output files asrd wrote, so it only ever overwrites its own unedited work.
 
-A file is asrd's only while its content still hashes to what asrd wrote, for the same source.
-Stored in sqlite (WAL) so the daemon and a CLI process can use it at once; every call is one short
-transaction on a fresh connection, which also makes a Manifest safe to share between threads.
+A file is asrd's only while its content still hashes to what asrd wrote, for the same recording: the
+same source path and, since rows carry it, the same recording *content* (a new recording saved under
+an old name must not take over the old one's transcripts). A write first records the hash it is about
+to put in place (`pending_sha256`) and commits it after the rename, so a crash between the two never
+turns asrd's own file into a "user file". Stored in sqlite (WAL) so the daemon and a CLI process can
+use it at once; every call is one short transaction on a fresh connection, which also makes a
+Manifest safe to share between threads.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import sqlite3
 import stat
 import time
 import unicodedata
+from collections.abc import Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 from asrd.hashing import sha256_file
@@ -28,6 +34,9 @@ CREATE TABLE IF NOT EXISTS outputs (
     written_at REAL NOT NULL
 )
 """
+# Added later (ALTER TABLE on open); NULL in rows an older asrd wrote, which keep the path-only rule.
+_ADDED_COLUMNS = ("content_sha256", "pending_sha256")
+UNCOMMITTED = ""  # sha256 of a row whose first file is not in place yet: only its pending hash is asrd's
 
 
 def path_key(path: str | os.PathLike[str]) -> str:
@@ -40,47 +49,158 @@ def path_key(path: str | os.PathLike[str]) -> str:
     return unicodedata.normalize("NFC", str(absolute))
 
 
+@dataclass(frozen=True)
+class OutputRow:
+    """What the manifest knows of one output file."""
+
+    path: str
+    sha256: str  # the committed content ("" while the first write is not in place yet)
+    source: str  # path_key of the recording
+    content_sha256: str | None  # the recording's content; None in rows of an older asrd
+    pending_sha256: str | None  # a content being renamed into place right now (or when asrd died)
+
+    def belongs_to(self, source: str | os.PathLike[str], content_sha256: str | None) -> bool:
+        """Same recording: same source path, and same content where both are known."""
+        if self.source != path_key(source):
+            return False
+        return not (content_sha256 and self.content_sha256 and self.content_sha256 != content_sha256)
+
+    def is_ours(self, file_sha256: str) -> bool:
+        """Does a file with this hash hold what asrd wrote (committed, or renamed in before a crash)?"""
+        return file_sha256 in (self.sha256, self.pending_sha256)
+
+
+_ROW_COLUMNS = "path, sha256, source, content_sha256, pending_sha256"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Create the table, and add the columns a manifest of an older asrd lacks (one transaction, so
+    two processes opening it at once cannot both add them)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(outputs)")}
+        for column in _ADDED_COLUMNS:
+            if column not in have:
+                conn.execute(f"ALTER TABLE outputs ADD COLUMN {column} TEXT")
+        conn.execute("CREATE INDEX IF NOT EXISTS outputs_by_recording ON outputs (source, content_sha256)")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
 class Manifest:
-    """The record of every output asrd wrote: path -> (sha256, source, written_at)."""
+    """The record of every output asrd wrote: path -> (sha256, source, content, pending, written_at)."""
 
     def __init__(self, state_dir: Path):
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = self.state_dir / DB_NAME
         create_private(self.path)
-        self._init_db()
-
-    def _init_db(self) -> None:
-        def create(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute(_SCHEMA)
-
-        init_wal(self._connect, create)
+        init_wal(self._connect, _migrate)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
 
-    def record(self, path: str | os.PathLike[str], sha256: str, source: str | os.PathLike[str]) -> None:
-        """Claim `path` as asrd's output for `source`, with the content hash just written."""
-        row = (path_key(path), sha256, path_key(source), time.time())
+    def record(
+        self,
+        path: str | os.PathLike[str],
+        sha256: str,
+        source: str | os.PathLike[str],
+        content_sha256: str | None = None,
+    ) -> None:
+        """Claim `path` as asrd's output for `source` (recording content `content_sha256`), with the
+        content hash just written."""
+        row = (path_key(path), sha256, path_key(source), time.time(), content_sha256 or None)
         with closing(self._connect()) as conn, conn:
             conn.execute(
-                "INSERT OR REPLACE INTO outputs (path, sha256, source, written_at) VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO outputs (path, sha256, source, written_at, content_sha256, pending_sha256)"
+                " VALUES (?, ?, ?, ?, ?, NULL)",
                 row,
             )
 
+    def intend(
+        self,
+        planned: Sequence[tuple[str | os.PathLike[str], str]],
+        source: str | os.PathLike[str],
+        content_sha256: str | None,
+    ) -> None:
+        """Before the renames: durably note that each path is about to hold content of this hash.
+
+        A path this recording already owns keeps its committed hash until commit(); another
+        recording's row is replaced by an uncommitted one only where its file is gone (where it is
+        not, the write finds the path taken and gives it up).
+        """
+        now, src, content = time.time(), path_key(source), content_sha256 or None
+        with closing(self._connect()) as conn, conn:
+            for path, sha256 in planned:
+                row = self._row(conn, path_key(path))
+                if row is not None and row.belongs_to(source, content):
+                    conn.execute("UPDATE outputs SET pending_sha256 = ?, content_sha256 = ? WHERE path = ?",
+                                 (sha256, content or row.content_sha256, row.path))
+                elif row is None or not os.path.lexists(path):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO outputs (path, sha256, source, written_at, content_sha256,"
+                        " pending_sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                        (path_key(path), UNCOMMITTED, src, now, content, sha256),
+                    )
+
+    def commit(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+        """After the renames: the pending hashes of `paths` are now what asrd wrote there."""
+        now = time.time()
+        with closing(self._connect()) as conn, conn:
+            conn.executemany(
+                "UPDATE outputs SET sha256 = pending_sha256, pending_sha256 = NULL, written_at = ?"
+                " WHERE path = ? AND pending_sha256 IS NOT NULL",
+                [(now, path_key(p)) for p in paths],
+            )
+
+    def abandon(self, planned: Sequence[tuple[str | os.PathLike[str], str]]) -> None:
+        """Writes that did not happen: drop their pending hashes, and the rows intend() created."""
+        rows = [(path_key(p), sha256) for p, sha256 in planned]
+        with closing(self._connect()) as conn, conn:
+            conn.executemany("DELETE FROM outputs WHERE path = ? AND pending_sha256 = ? AND sha256 = ''", rows)
+            conn.executemany("UPDATE outputs SET pending_sha256 = NULL WHERE path = ? AND pending_sha256 = ?", rows)
+
+    @staticmethod
+    def _row(conn: sqlite3.Connection, key: str) -> OutputRow | None:
+        found = conn.execute(f"SELECT {_ROW_COLUMNS} FROM outputs WHERE path = ?", (key,)).fetchone()
+        return OutputRow(*found) if found else None
+
+    def entry(self, path: str | os.PathLike[str]) -> OutputRow | None:
+        """Everything recorded for `path`, or None if asrd never wrote it."""
+        with closing(self._connect()) as conn:
+            return self._row(conn, path_key(path))
+
     def lookup(self, path: str | os.PathLike[str]) -> tuple[str, str] | None:
         """(sha256, source) recorded for `path`, or None if asrd never wrote it."""
-        with closing(self._connect()) as conn:
-            row = conn.execute(
-                "SELECT sha256, source FROM outputs WHERE path = ?", (path_key(path),)
-            ).fetchone()
-        return (row[0], row[1]) if row else None
+        row = self.entry(path)
+        return (row.sha256, row.source) if row else None
 
-    def owns(self, path: str | os.PathLike[str], source: str | os.PathLike[str]) -> bool:
-        """True iff asrd wrote `path` for this same `source` and the file is unchanged (or gone)."""
-        entry = self.lookup(path)
-        if entry is None or entry[1] != path_key(source):
+    def outputs_of(self, source: str | os.PathLike[str], content_sha256: str) -> list[OutputRow]:
+        """The rows of one recording (source path and content), oldest first."""
+        with closing(self._connect()) as conn:
+            found = conn.execute(
+                f"SELECT {_ROW_COLUMNS} FROM outputs WHERE source = ? AND content_sha256 = ? ORDER BY written_at",
+                (path_key(source), content_sha256),
+            ).fetchall()
+        return [OutputRow(*r) for r in found]
+
+    def owns(
+        self,
+        path: str | os.PathLike[str],
+        source: str | os.PathLike[str],
+        content_sha256: str | None = None,
+    ) -> bool:
+        """True iff asrd wrote `path` for this recording and the file is unchanged (or gone).
+
+        `content_sha256` is the recording's content hash: a row that knows another content belongs
+        to another recording that was saved under the same name. Without it (or in old rows) only
+        the source path is compared.
+        """
+        row = self.entry(path)
+        if row is None or not row.belongs_to(source, content_sha256):
             return False
         try:
             st = os.lstat(path)
@@ -88,7 +208,7 @@ class Manifest:
             return True
         if not stat.S_ISREG(st.st_mode):
             return False
-        return sha256_file(path) == entry[0]
+        return row.is_ours(sha256_file(path))
 
     def forget(self, path: str | os.PathLike[str]) -> None:
         """Drop asrd's claim on `path` (e.g. after deleting it)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from asrd.hashing import sha256_bytes
 from asrd.manifest import Manifest, path_key
+from asrd.names import NAME_MAX_BYTES, byte_len, cut_bytes, fit_name, name_max
 from asrd.transcript import Segment, Transcript, speaker_turns
 
 LINE_MAX = 42  # characters per subtitle line (wide CJK characters count as 2)
@@ -30,7 +31,6 @@ CUE_MAX_MS = 7000
 MIN_CUE_MS = 1  # never a zero/negative-duration cue
 MIN_TEXT_WIDTH = 16  # room a speaker prefix must leave on a cue's first line
 TEMP_SUFFIX = ".asrd-tmp"
-NAME_MAX_BYTES = 255
 MAX_NUMBERED_BASE = 9999
 WRITE_ATTEMPTS = 3
 
@@ -391,26 +391,37 @@ def render(transcript: Transcript, fmt: str) -> str:
 
 _replace = os.replace  # the temp -> target step; tests swap it to simulate a crash
 
+# `.<target>.<pid>-<random>.asrd-tmp`; older asrd wrote `.<target>.<random>.asrd-tmp` (no pid)
+_TEMP_WRITER = re.compile(r"\.(\d+)-[0-9a-f]+" + re.escape(TEMP_SUFFIX) + "$")
+OLD_TEMP_MIN_AGE_S = 3600.0  # a temp file without a writer pid is only known to be left over once old
+STALE_TEMP_S = 86400.0  # no write takes a day: the pid in such a name was reused by another process
+
 
 def is_temp_file(name: str) -> bool:
-    """asrd's in-progress files (`.<name>.<random>.asrd-tmp`): watchers ignore them."""
+    """asrd's in-progress files (`.<name>.<pid>-<random>.asrd-tmp`, or older ones without the pid):
+    watchers ignore them."""
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def _temp_name(target_name: str) -> str:
-    """`.<target>.<random>.asrd-tmp`, the target part shortened to keep within NAME_MAX."""
-    tail = f".{secrets.token_hex(4)}{TEMP_SUFFIX}"
-    room = NAME_MAX_BYTES - 1 - len(tail)
-    name = target_name.encode("utf-8")[:room].decode("utf-8", "ignore")
-    return f".{name}{tail}"
+def temp_writer_pid(name: str) -> int | None:
+    """The pid of the process that writes (or wrote) this temp file; None for an older asrd's name."""
+    match = _TEMP_WRITER.search(name)
+    return int(match[1]) if match else None
+
+
+def _temp_name(target_name: str, name_max: int = NAME_MAX_BYTES) -> str:
+    """`.<target>.<pid>-<random>.asrd-tmp`, the target part shortened to keep within NAME_MAX."""
+    tail = f".{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    return "." + cut_bytes(target_name, name_max - 1 - byte_len(tail)) + tail
 
 
 def _open_temp(folder: Path, target_name: str) -> tuple[int, Path]:
     """A fresh temp file, created 0600 (never readable by others, even for a moment)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     flags |= getattr(os, "O_NOFOLLOW", 0)
+    limit = name_max(folder)
     for _ in range(100):
-        tmp = folder / _temp_name(target_name)
+        tmp = folder / _temp_name(target_name, limit)
         try:
             fd = os.open(tmp, flags, 0o600)
         except FileExistsError:
@@ -466,7 +477,11 @@ def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
 
 
 def cleanup_temp_files(folder: str | os.PathLike[str], min_age_s: float = 0.0) -> list[Path]:
-    """Remove temp files a crash left in `folder` (only those older than `min_age_s`)."""
+    """Remove temp files a crash left in `folder` (only those older than `min_age_s`).
+
+    A temp file whose writer is alive is being written right now (an `asrd transcribe` beside the
+    daemon) and is kept; one without a pid in its name (an older asrd's) only once it is an hour old.
+    """
     removed: list[Path] = []
     now = time.time()
     try:
@@ -478,7 +493,7 @@ def cleanup_temp_files(folder: str | os.PathLike[str], min_age_s: float = 0.0) -
             if not is_temp_file(entry.name) or not entry.is_file(follow_symlinks=False):
                 continue
             try:
-                if now - entry.stat(follow_symlinks=False).st_mtime >= min_age_s:
+                if _left_over(entry.name, now - entry.stat(follow_symlinks=False).st_mtime, min_age_s):
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
             except FileNotFoundError:
@@ -486,7 +501,34 @@ def cleanup_temp_files(folder: str | os.PathLike[str], min_age_s: float = 0.0) -
     return removed
 
 
+def _left_over(name: str, age_s: float, min_age_s: float) -> bool:
+    """Is this temp file left over by a writer that is gone?"""
+    if age_s < min_age_s:
+        return False
+    pid = temp_writer_pid(name)
+    if pid is None:
+        return age_s >= OLD_TEMP_MIN_AGE_S
+    return not _alive(pid) or age_s >= STALE_TEMP_S
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
 # --------------------------------------------------------------------------- naming and writing
+
+# The longest `.<fmt>` any format adds: every base leaves room for it, so one recording's set shares
+# one base whichever formats are asked for.
+_LONGEST_SUFFIX = max(byte_len(f".{fmt}") for fmt in FORMATS)
+MAX_KEPT_EXTENSION = 16  # a shortened `<name>` base keeps the recording's extension up to this many bytes
 
 
 def output_path(base: Path, fmt: str) -> Path:
@@ -495,17 +537,32 @@ def output_path(base: Path, fmt: str) -> Path:
 
 
 def _candidate_bases(source: Path, folder: Path) -> Iterator[Path]:
-    """`<stem>`, `<full name>`, `<stem> (2)`, `<stem> (3)`, … in this order (the naming contract)."""
-    yield folder / source.stem
-    if source.name != source.stem:
-        yield folder / source.name
+    """`<stem>`, `<full name>`, `<stem> (2)`, `<stem> (3)`, … in this order (the naming contract).
+
+    Each fits the folder's NAME_MAX with any format's extension: a stem too long for that is cut
+    and marked `…` (`<cut stem>…`, `<cut stem>….m4a`, `<cut stem>… (2)`), so the order stays the same.
+    """
+    room = name_max(folder) - _LONGEST_SUFFIX
+    stem, extension = source.stem, source.suffix
+    yield folder / fit_name(stem, room)
+    if extension:
+        kept = extension if byte_len(extension) <= MAX_KEPT_EXTENSION else ""
+        yield folder / fit_name(source.name[: len(source.name) - len(kept)], room, keep=kept)
     for n in range(2, MAX_NUMBERED_BASE + 1):
-        yield folder / f"{source.stem} ({n})"
+        yield folder / fit_name(stem, room, keep=f" ({n})")
 
 
-def _is_free(path: Path, source: Path, manifest: Manifest) -> bool:
-    """May asrd write `path` for `source`? Only if nothing is there or it is asrd's unedited output."""
-    if path_key(path) == path_key(source):
+def _is_free(
+    path: Path,
+    source: Path,
+    manifest: Manifest,
+    content_sha256: str | None = None,
+    movable: frozenset[str] = frozenset(),
+) -> bool:
+    """May asrd write `path` for `source`? Only if nothing is there or it is asrd's unedited output
+    of this same recording (or one of the outputs being moved, `movable`, as path keys)."""
+    key = path_key(path)
+    if key == path_key(source):
         return False
     if not os.path.lexists(path):
         return True
@@ -514,35 +571,75 @@ def _is_free(path: Path, source: Path, manifest: Manifest) -> bool:
             return False
     except OSError:
         pass
-    return manifest.owns(path, source)
+    return key in movable or manifest.owns(path, source, content_sha256)
 
 
 def choose_base(
-    source: Path, formats: Sequence[str], manifest: Manifest, out_dir: Path | None = None
+    source: Path,
+    formats: Sequence[str],
+    manifest: Manifest,
+    out_dir: Path | None = None,
+    *,
+    content_sha256: str | None = None,
+    movable: frozenset[str] = frozenset(),
 ) -> Path:
-    """The first base name where every requested format's path is free for this source."""
+    """The first base name where every requested format's path is free for this recording."""
     fmts = check_formats(formats)
     source = Path(source).absolute()
     folder = Path(out_dir).absolute() if out_dir is not None else source.parent
     for base in _candidate_bases(source, folder):
-        if all(_is_free(output_path(base, f), source, manifest) for f in fmts):
+        if all(_is_free(output_path(base, f), source, manifest, content_sha256, movable) for f in fmts):
             return base
     raise RuntimeError(f"no free output name for {source} in {folder}")
 
 
+class _Taken(Exception):
+    """A chosen output path stopped being free before it was written (someone put a file there)."""
+
+
 def _write_set(
-    rendered: dict[str, bytes], base: Path, source: Path, manifest: Manifest
+    rendered: dict[str, bytes], base: Path, source: Path, manifest: Manifest, content_sha256: str | None
 ) -> list[Path] | None:
-    """Write each output under `base`; None if a target stopped being free since it was chosen."""
-    paths = []
-    for fmt, data in rendered.items():
-        path = output_path(base, fmt)
-        if not _is_free(path, source, manifest):
+    """Write each output under `base`; None if a target stopped being free since it was chosen.
+
+    The manifest learns each hash before its rename (a crash in between leaves a file asrd still
+    knows as its own) and commits them after. If the set cannot be completed, the files this attempt
+    created are removed, so no half set is left; a file it replaced keeps its new content (a newer
+    render of the same recording: the old one is gone either way), and previous outputs it did not
+    reach stay as they were.
+    """
+    planned = {output_path(base, fmt): sha256_bytes(data) for fmt, data in rendered.items()}
+    manifest.intend(list(planned.items()), source, content_sha256)
+    replaced: list[Path] = []
+    created: list[Path] = []
+    try:
+        for fmt, data in rendered.items():
+            path = output_path(base, fmt)
+            if not _is_free(path, source, manifest, content_sha256):
+                raise _Taken(path)
+            existed = os.path.lexists(path)
+            write_atomic(path, data)
+            (replaced if existed else created).append(path)
+    except BaseException as exc:
+        _undo_set(manifest, planned, replaced, created)
+        if isinstance(exc, _Taken):
             return None
-        write_atomic(path, data)
-        manifest.record(path, sha256_bytes(data), source)
-        paths.append(path)
-    return paths
+        raise
+    manifest.commit(list(planned))
+    return list(planned)
+
+
+def _undo_set(manifest: Manifest, planned: dict[Path, str], replaced: list[Path], created: list[Path]) -> None:
+    """Remove what an incomplete set created; keep (and commit) what it replaced."""
+    for path in created:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            replaced.append(path)  # cannot remove it: at least it stays known as asrd's
+    manifest.commit(replaced)
+    manifest.abandon([(p, sha) for p, sha in planned.items() if p not in replaced])
 
 
 def write_outputs(
@@ -552,14 +649,20 @@ def write_outputs(
     manifest: Manifest,
     out_dir: Path | None = None,
 ) -> list[Path]:
-    """Render, name, write atomically and record every requested format; returns the paths."""
+    """Render, name, write atomically and record every requested format; returns the paths.
+
+    The outputs belong to the recording's content (transcript.source.sha256): a path is replaced
+    only when it holds asrd's unedited output of this same content and source path.
+    """
     fmts = check_formats(formats)
     source = Path(source).absolute()
+    content = transcript.source.sha256 or None
     rendered = {f: FORMATS[f](transcript).encode("utf-8") for f in fmts}
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     for _ in range(WRITE_ATTEMPTS):
-        paths = _write_set(rendered, choose_base(source, fmts, manifest, out_dir), source, manifest)
+        base = choose_base(source, fmts, manifest, out_dir, content_sha256=content)
+        paths = _write_set(rendered, base, source, manifest, content)
         if paths is not None:
             return paths
     raise RuntimeError(f"output names for {source} kept being taken while writing")

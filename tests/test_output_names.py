@@ -1,0 +1,89 @@
+"""Output names fit the filesystem (NAME_MAX bytes) whatever the recording is called, and an output
+set that cannot be written completely leaves nothing half-written behind."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+import asrd.output as output
+from asrd.manifest import Manifest
+from asrd.output import write_atomic, write_outputs
+from tests.support.written import FMTS, listing, names, recording
+
+CJK_STEM = "会" * 83 + "ab"  # 251 bytes: `<stem>.wav` is a legal 255-byte name, `<stem>.json` 256
+
+
+def test_longest_legal_name_gets_outputs_with_shortened_names(tmp_path: Path) -> None:
+    inbox, manifest = tmp_path / "inbox", Manifest(tmp_path / "state")
+    source, t = recording(inbox / f"{CJK_STEM}.wav", b"audio")
+    assert len(source.name.encode()) == 255
+    paths = write_outputs(t, source, FMTS, manifest)
+    assert [p.suffix for p in paths] == [".txt", ".srt", ".json"]
+    bases = {p.name.rsplit(".", 1)[0] for p in paths}
+    assert len(bases) == 1  # one set, one base
+    (base,) = bases
+    assert base.startswith("会" * 80) and base.endswith("…")
+    assert all(len(p.name.encode()) <= 255 and p.is_file() for p in paths)
+    assert write_outputs(t, source, FMTS, manifest) == paths  # a redo finds them again
+    # the fallbacks still work, shortened too: the full-name base, then numbered ones
+    for p in paths:
+        p.write_text("the user's now")
+    again = write_outputs(t, source, FMTS, manifest)
+    assert again[0].name.endswith("….wav.txt") and len(again[0].name.encode()) <= 255
+    for p in again:
+        p.write_text("the user's now")
+    numbered = write_outputs(t, source, ["txt"], manifest)
+    assert numbered[0].name.endswith("… (2).txt") and len(numbered[0].name.encode()) <= 255
+
+
+def test_temp_names_fit_beside_a_255_byte_target(tmp_path: Path) -> None:
+    target = tmp_path / ("会" * 85)
+    write_atomic(target, "x")
+    assert target.read_text() == "x" and listing(tmp_path) == [target.name]
+
+
+def _fail_on(monkeypatch, suffix: str, err: int) -> None:
+    """Writing a temp file for a target ending in `suffix` fails with the real errno `err`."""
+    real_open = os.open
+
+    def failing_open(path, flags, mode=0o777, **kw):
+        name = Path(path).name
+        if output.is_temp_file(name) and f"{suffix}." in name:
+            raise OSError(err, os.strerror(err), str(path))
+        return real_open(path, flags, mode, **kw)
+
+    monkeypatch.setattr(os, "open", failing_open)
+
+
+def test_a_set_that_fails_midway_removes_what_it_created(tmp_path: Path, monkeypatch) -> None:
+    inbox, manifest = tmp_path / "inbox", Manifest(tmp_path / "state")
+    source, t = recording(inbox / "memo.m4a", b"audio")
+    _fail_on(monkeypatch, ".json", errno.ENOSPC)
+    with pytest.raises(OSError) as caught:
+        write_outputs(t, source, FMTS, manifest)
+    assert caught.value.errno == errno.ENOSPC
+    assert listing(inbox) == ["memo.m4a"]
+    assert manifest.lookup(inbox / "memo.txt") is None and manifest.lookup(inbox / "memo.srt") is None
+
+
+def test_a_failed_redo_keeps_the_previous_outputs_it_did_not_replace(tmp_path: Path, monkeypatch) -> None:
+    inbox, manifest = tmp_path / "inbox", Manifest(tmp_path / "state")
+    source, t = recording(inbox / "memo.m4a", b"audio", "first words")
+    first = write_outputs(t, source, ["txt", "json"], manifest)
+    old_json = (inbox / "memo.json").read_bytes()
+    t.segments[0].text = "second words"
+    _fail_on(monkeypatch, ".json", errno.EROFS)
+    with pytest.raises(OSError):
+        write_outputs(t, source, ["txt", "srt", "json"], manifest)
+    monkeypatch.undo()
+    # memo.txt was replaced (it stays: the new render of the same recording), memo.srt was new (gone),
+    # memo.json was not reached (the previous one, still asrd's)
+    assert listing(inbox) == ["memo.json", "memo.m4a", "memo.txt"]
+    assert "second words" in (inbox / "memo.txt").read_text()
+    assert (inbox / "memo.json").read_bytes() == old_json
+    assert all(manifest.owns(p, source, content_sha256=t.source.sha256) for p in first)
+    assert names(write_outputs(t, source, FMTS, manifest)) == ["memo.txt", "memo.srt", "memo.json"]
