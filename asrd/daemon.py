@@ -30,6 +30,7 @@ from asrd.lock import StateLock, holder_pid
 from asrd.logging import get_logger
 from asrd.manifest import Manifest, path_key
 from asrd.output import cleanup_temp_files, write_outputs
+from asrd.output_move import move_outputs
 from asrd.plural import count
 from asrd.policy import FAIL, FINISHED, RETRY, decide
 from asrd.stats import summary
@@ -59,6 +60,7 @@ class Daemon:
         self._current: dict[str, Any] | None = None
         self._status_written = 0.0
         self._housekept = 0.0
+        self._errors_dir = config.state_dir / "errors"  # error records that cannot go beside their recording
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -92,7 +94,7 @@ class Daemon:
                  preset=self.config.model.preset, models=models, device=self.config.engine.device,
                  state_dir=str(self.config.state_dir))
         self._recover_orphans(crashed_pid=previous_pid)
-        for folder in (self.config.state_dir, self.config.inbox):
+        for folder in (self.config.state_dir, self.config.inbox):  # errors/ is inside state_dir
             for leftover in cleanup_temp_files_under(folder):
                 log.info("output.temp_removed", file=str(leftover))
         self.watcher.start()
@@ -182,10 +184,7 @@ class Daemon:
         else:
             log.info("job.moved", job_id=job.id, file=job.path, moved_from=before.path, state=job.state)
         if job.state == "done" and job.outputs:
-            from asrd.output import move_outputs  # MERGE: top-level import
-
-            outputs = move_outputs(self.manifest, job.outputs, before.path, job.path, job.sha256,
-                                   transcript=self.transcripts.load(job.sha256, job.path))
+            outputs = move_outputs(self.manifest, job.outputs, before.path, job.path, job.sha256)
             self.ledger.set_outputs(job.id, [str(p) for p in outputs])
             log.info("output.moved", job_id=job.id, file=job.path, outputs=[str(p) for p in outputs])
 
@@ -309,7 +308,7 @@ class Daemon:
         """Failed for good, with a record beside the recording (or in state_dir/errors when it
         cannot go there): a failure is never silent, and never kills the daemon."""
         failed = self.ledger.fail(job.id, reason, count=count)
-        record = write_error_record(path, reason, failed.attempts, failed.crashes)  # MERGE: fallback_dir
+        record = write_error_record(path, reason, failed.attempts, failed.crashes, fallback_dir=self._errors_dir)
         log.error("job.failed", job_id=job.id, file=job.path, reason=reason,
                   attempt=failed.attempts + failed.crashes, will_retry=False,
                   error_record=str(record) if record else None)
@@ -328,7 +327,7 @@ class Daemon:
         started = time.perf_counter()
         outputs = write_outputs(transcript, path, self.config.outputs, self.manifest)
         write_s = time.perf_counter() - started
-        remove_error_record(path)
+        remove_error_record(path, fallback_dir=self._errors_dir)
         self.ledger.complete(job.id, [str(p) for p in outputs], transcript.duration_s, transcript.processing_s,
                              transcript.rtf)
         timings = transcript.stats.get("timings", {})
@@ -363,7 +362,7 @@ class Daemon:
 
 
 def cleanup_temp_files_under(folder: Path) -> list[Path]:
-    """Temp files a SIGKILL left mid-write anywhere in the inbox (no writer is active: we hold the lock)."""
+    """Temp files whose writer died mid-write (a SIGKILL), anywhere under `folder`."""
     removed: list[Path] = []
     for dirpath, _dirs, _files in os.walk(folder):
         removed.extend(cleanup_temp_files(dirpath))
