@@ -21,6 +21,7 @@ import structlog
 
 from asrd import audio
 from asrd.config import Config
+from asrd.copies import Copies
 from asrd.engine.process import BAD_FILE, DONE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
 from asrd.engine.protocol import JobProgress, JobRequest
 from asrd.error_record import remove_error_record, write_error_record
@@ -61,6 +62,7 @@ class Daemon:
         self._status_written = 0.0
         self._housekept = 0.0
         self._errors_dir = config.state_dir / "errors"  # error records that cannot go beside their recording
+        self.copies = Copies(self.manifest, self.transcripts, config.outputs, self._errors_dir)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -171,10 +173,8 @@ class Daemon:
             log.info("job.queued", job_id=job.id, file=str(ready.path), size=ready.size)
         elif before is not None and before.path != job.path:
             self._moved(job, before)
-        elif job.path != path_key(ready.path):
-            # exactly once per content: a copy is not transcribed again, but it is never skipped silently
-            log.info("file.duplicate", job_id=job.id, file=str(ready.path), same_as=job.path, state=job.state,
-                     outputs=job.outputs, hint="`asrd transcribe --force FILE` transcribes the copy too")
+        elif job.path != path_key(ready.path):  # a copy: not transcribed again, but answered beside it
+            self.copies.offer(job, ready.path)
 
     def _moved(self, job: Job, before: Job) -> None:
         """The recording was renamed or moved: its job follows it, and a done one's own unedited
@@ -312,6 +312,7 @@ class Daemon:
         log.error("job.failed", job_id=job.id, file=job.path, reason=reason,
                   attempt=failed.attempts + failed.crashes, will_retry=False,
                   error_record=str(record) if record else None)
+        self.copies.job_failed(failed)
 
     def _finish(self, job: Job, path: Path, outcome: JobOutcome) -> None:
         transcript = outcome.transcript
@@ -328,14 +329,15 @@ class Daemon:
         outputs = write_outputs(transcript, path, self.config.outputs, self.manifest)
         write_s = time.perf_counter() - started
         remove_error_record(path, fallback_dir=self._errors_dir)
-        self.ledger.complete(job.id, [str(p) for p in outputs], transcript.duration_s, transcript.processing_s,
-                             transcript.rtf)
+        done = self.ledger.complete(job.id, [str(p) for p in outputs], transcript.duration_s,
+                                    transcript.processing_s, transcript.rtf)
         timings = transcript.stats.get("timings", {})
         log.info("job.done", job_id=job.id, file=job.path, audio_s=round(transcript.duration_s, 2),
                  processing_s=round(transcript.processing_s, 2), rtf=round(transcript.rtf, 4),
                  segments=len(transcript.segments), outputs=[str(p) for p in outputs], device=transcript.device,
-                 load_s=round(self.engine.info.load_s or 0.0, 2), write_s=round(write_s, 3), **timings, memory=outcome.memory,
-                 speech=summary(transcript.stats.get("speech", {})))
+                 load_s=round(self.engine.info.load_s or 0.0, 2), write_s=round(write_s, 3), **timings,
+                 memory=outcome.memory, speech=summary(transcript.stats.get("speech", {})))
+        self.copies.job_done(done)
 
     # --- status -----------------------------------------------------------------------------
 

@@ -81,10 +81,12 @@ def test_restart_redoes_nothing_and_a_copy_is_named_not_skipped_silently(tmp_pat
         copy = drop(speech3, daemon.inbox / "copies" / "Recording copy.wav")  # the same recording again
         [dup] = daemon.wait_for(lambda e: e["event"] == "file.duplicate")  # said, not silently skipped
         assert dup["file"] == str(copy) and dup["same_as"] == str(memo) and dup["state"] == "done"
+        daemon.wait_for(lambda e: e["event"] == "copy.done")  # and answered beside it, from the one run
         assert daemon.count("job.done") == 1 and daemon.count("job.queued") == 1
         daemon.stop()
     assert memo.with_suffix(".json").read_text() == first_json
-    assert outputs_of(copy) == []
+    assert outputs_of(copy) == ["Recording copy.json", "Recording copy.srt", "Recording copy.txt"]
+    assert json.loads(copy.with_suffix(".json").read_text())["source"]["path"] == str(copy)
     # a new recording saved under the old name: tests/test_recording_moves.py
 
 
