@@ -23,3 +23,18 @@ def status_info(jobs_served: int, restarts: int) -> dict:
 ])
 def test_engine_line_counts_are_plural_only_when_not_one(served, restarts, words):
     assert f"engine: ready on cpu (preset sensevoice), {words}\n" in render(status_info(served, restarts))
+
+
+def test_a_job_waiting_for_its_recording_is_said_and_not_named_next(tmp_path):
+    from dataclasses import asdict
+
+    from asrd.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "state")
+    gone, _ = ledger.offer(tmp_path / "inbox" / "a.wav", 10, 1, "a" * 64)
+    ready, _ = ledger.offer(tmp_path / "inbox" / "b.wav", 11, 2, "b" * 64)
+    ledger.mark_missing(gone.id, "gone")
+    info = status_info(1, 0) | {"counts": {**ledger.counts()}, "queue": [asdict(j) for j in ledger.queued()]}
+    text = render(info)
+    assert "queue: 2 waiting, next: b.wav" in text
+    assert f"waiting for its recording: {gone.path}" in text

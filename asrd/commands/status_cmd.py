@@ -67,8 +67,11 @@ def render(info: dict[str, Any]) -> str:
     for path in info["waiting_files"]:
         lines.append(f"still being written: {Path(path).name}")
     counts = info["counts"]
-    lines.append(f"queue: {counts['queued']} waiting" + (f", next: {Path(info['queue'][0]['path']).name}"
-                                                          if info["queue"] else ""))
+    ready = [job for job in info["queue"] if job.get("missing_since") is None]
+    lines.append(f"queue: {counts['queued']} waiting" + (f", next: {Path(ready[0]['path']).name}" if ready else ""))
+    for job in info["queue"]:
+        if job.get("missing_since") is not None:
+            lines.append(f"  waiting for its recording: {job['path']} (moved away, or its disk is not attached)")
     if info["recent"]:
         lines.append("recent:")
         for job in info["recent"]:
