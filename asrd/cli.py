@@ -62,8 +62,13 @@ def _retry_args(p: argparse.ArgumentParser) -> None:
 
 
 def _agent_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["install", "uninstall", "status", "plist"],
-                   help="install: start at login (and now); uninstall; status; plist: print it")
+    p.add_argument("action", choices=["install", "uninstall", "restart", "status", "plist"],
+                   help="install: start at login (and now; again to upgrade); uninstall; restart; status; "
+                        "plist: print the agent's definition (a systemd unit on Linux)")
+    p.add_argument("--dry-run", action="store_true", help="install/uninstall: print what would be written and run")
+    p.add_argument("--purge", action="store_true",
+                   help="uninstall: also remove asrd's state and logs (never the shared model caches)")
+    p.add_argument("--yes", action="store_true", help="--purge without asking")
     _add_config(p)
 
 
@@ -80,7 +85,7 @@ COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] 
     "run": ("asrd.commands.run_cmd:main", "run the daemon in the foreground: watch the inbox and transcribe", _add_config),
     "status": ("asrd.commands.status_cmd:main", "daemon and engine state, the job in flight, queue and recent jobs",
                _status_args),
-    "agent": ("asrd.commands.agent_cmd:main", "the launchd agent that runs asrd at login (macOS)", _agent_args),
+    "agent": ("asrd.commands.agent_cmd:main", "the login agent that runs asrd: launchd (macOS) or a systemd user unit (Linux)", _agent_args),
     "bench": ("asrd.commands.bench_cmd:main", "time asrd against FunASR's own generate() on the same audio",
               _bench_args),
     "retry": ("asrd.commands.retry_cmd:main", "queue recordings again: failed ones, or done ones to redo", _retry_args),
