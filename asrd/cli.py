@@ -72,6 +72,19 @@ def _agent_args(p: argparse.ArgumentParser) -> None:
     _add_config(p)
 
 
+def _logs_args(p: argparse.ArgumentParser) -> None:
+    from asrd.logview import LEVELS
+
+    p.add_argument("-f", "--follow", action="store_true", help="keep showing new events (through log rotation)")
+    p.add_argument("--job", metavar="ID", help="only this job's events")
+    p.add_argument("--file", metavar="NAME", help="only events about this recording (name or part of its path)")
+    p.add_argument("--level", choices=LEVELS, help="only this level and above")
+    p.add_argument("--since", metavar="AGE", help="only events newer than this, e.g. 90s, 10m, 2h, 1d")
+    p.add_argument("-n", "--lines", type=int, metavar="N", help="only the last N matching events before following")
+    p.add_argument("--json", action="store_true", help="the JSON lines themselves (for jq)")
+    _add_config(p)
+
+
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("clip", metavar="RECORDING", help="a recording; it is repeated to make a long file")
     p.add_argument("--repeat", type=int, default=10, help="times to repeat the recording (default 10)")
@@ -85,6 +98,7 @@ COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] 
     "run": ("asrd.commands.run_cmd:main", "run the daemon in the foreground: watch the inbox and transcribe", _add_config),
     "status": ("asrd.commands.status_cmd:main", "daemon and engine state, the job in flight, queue and recent jobs",
                _status_args),
+    "logs": ("asrd.commands.logs_cmd:main", "show the log, one readable line per event; -f follows it", _logs_args),
     "agent": ("asrd.commands.agent_cmd:main", "the login agent that runs asrd: launchd (macOS) or a systemd user unit (Linux)", _agent_args),
     "bench": ("asrd.commands.bench_cmd:main", "time asrd against FunASR's own generate() on the same audio",
               _bench_args),

@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from asrd.logging import BACKUPS
+from asrd.logview import log_files
 from asrd.macos.launchd_logs import NAMES as LAUNCHD_LOGS
 
 
@@ -42,8 +42,8 @@ def plan(config) -> tuple[list[Path], list[str]]:
     elif state.exists():
         remove.append(state)
     log = Path(config.log_file).expanduser().absolute()
-    names = [log.name] + [f"{log.name}.{i}" for i in range(1, BACKUPS + 1)]
-    names += [n for name in LAUNCHD_LOGS for n in (name, f"{name}.1")]
+    remove += log_files(log)
+    names = [n for name in LAUNCHD_LOGS for n in (name, f"{name}.1")]
     remove += [log.parent / n for n in names if (log.parent / n).exists()]
     return remove, kept
 
