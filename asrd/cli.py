@@ -85,6 +85,11 @@ def _logs_args(p: argparse.ArgumentParser) -> None:
     _add_config(p)
 
 
+def _doctor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(p)
+
+
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("clip", metavar="RECORDING", help="a recording; it is repeated to make a long file")
     p.add_argument("--repeat", type=int, default=10, help="times to repeat the recording (default 10)")
@@ -99,6 +104,8 @@ COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] 
     "status": ("asrd.commands.status_cmd:main", "daemon and engine state, the job in flight, queue and recent jobs",
                _status_args),
     "logs": ("asrd.commands.logs_cmd:main", "show the log, one readable line per event; -f follows it", _logs_args),
+    "doctor": ("asrd.commands.doctor_cmd:main", "check the set-up, one line each with the fix (exit 1 on a failure)",
+               _doctor_args),
     "agent": ("asrd.commands.agent_cmd:main", "the login agent that runs asrd: launchd (macOS) or a systemd user unit (Linux)", _agent_args),
     "bench": ("asrd.commands.bench_cmd:main", "time asrd against FunASR's own generate() on the same audio",
               _bench_args),
