@@ -62,8 +62,31 @@ def _retry_args(p: argparse.ArgumentParser) -> None:
 
 
 def _agent_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["install", "uninstall", "status", "plist"],
-                   help="install: start at login (and now); uninstall; status; plist: print it")
+    p.add_argument("action", choices=["install", "uninstall", "restart", "status", "plist"],
+                   help="install: start at login (and now; again to upgrade); uninstall; restart; status; "
+                        "plist: print the agent's definition (a systemd unit on Linux)")
+    p.add_argument("--dry-run", action="store_true", help="install/uninstall: print what would be written and run")
+    p.add_argument("--purge", action="store_true",
+                   help="uninstall: also remove asrd's state and logs (never the shared model caches)")
+    p.add_argument("--yes", action="store_true", help="--purge without asking")
+    _add_config(p)
+
+
+def _logs_args(p: argparse.ArgumentParser) -> None:
+    from asrd.logview import LEVELS
+
+    p.add_argument("-f", "--follow", action="store_true", help="keep showing new events (through log rotation)")
+    p.add_argument("--job", metavar="ID", help="only this job's events")
+    p.add_argument("--file", metavar="NAME", help="only events about this recording (name or part of its path)")
+    p.add_argument("--level", choices=LEVELS, help="only this level and above")
+    p.add_argument("--since", metavar="AGE", help="only events newer than this, e.g. 90s, 10m, 2h, 1d")
+    p.add_argument("-n", "--lines", type=int, metavar="N", help="only the last N matching events before following")
+    p.add_argument("--json", action="store_true", help="the JSON lines themselves (for jq)")
+    _add_config(p)
+
+
+def _doctor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config(p)
 
 
@@ -80,7 +103,10 @@ COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] 
     "run": ("asrd.commands.run_cmd:main", "run the daemon in the foreground: watch the inbox and transcribe", _add_config),
     "status": ("asrd.commands.status_cmd:main", "daemon and engine state, the job in flight, queue and recent jobs",
                _status_args),
-    "agent": ("asrd.commands.agent_cmd:main", "the launchd agent that runs asrd at login (macOS)", _agent_args),
+    "logs": ("asrd.commands.logs_cmd:main", "show the log, one readable line per event; -f follows it", _logs_args),
+    "doctor": ("asrd.commands.doctor_cmd:main", "check the set-up, one line each with the fix (exit 1 on a failure)",
+               _doctor_args),
+    "agent": ("asrd.commands.agent_cmd:main", "the login agent that runs asrd: launchd (macOS) or a systemd user unit (Linux)", _agent_args),
     "bench": ("asrd.commands.bench_cmd:main", "time asrd against FunASR's own generate() on the same audio",
               _bench_args),
     "retry": ("asrd.commands.retry_cmd:main", "queue recordings again: failed ones, or done ones to redo", _retry_args),
