@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 from asrd.ledger import Ledger
 from tests.support.daemon import DaemonRun

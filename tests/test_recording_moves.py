@@ -185,3 +185,23 @@ def test_a_recording_that_kills_the_daemon_ends_failed_not_in_a_respawn_loop(tmp
     assert "stopped abruptly" in record["reason"]
     assert Ledger(tmp_path / "state").by_path(memo).state == "failed"
     assert os.path.exists(memo)
+
+
+def test_a_name_at_the_file_system_limit_gets_shortened_transcripts_and_the_daemon_lives(
+        tmp_path, tiny_models, speech3):
+    """A legal 255-byte name (a CJK title) leaves no room for `.json`: names are shortened, never fatal."""
+    daemon = DaemonRun(tmp_path)
+    name = "会" * 83 + "ab.wav"
+    assert len(name.encode()) == 255
+    memo = distinct_wav(speech3[0] / "speech3.wav", daemon.inbox / name)
+    after = distinct_wav(speech3[0] / "speech3.wav", daemon.inbox / "zz after.wav")
+    with daemon:
+        daemon.wait_done(2)
+        assert daemon.proc.poll() is None
+        daemon.stop()
+    written = sorted(p for p in memo.parent.iterdir() if p.name.startswith("会") and p != memo)
+    assert sorted(p.suffix for p in written) == [".json", ".srt", ".txt"]
+    assert all(len(p.name.encode()) <= 255 for p in written)
+    assert described(next(p for p in written if p.suffix == ".json")) == sha256_file(memo)
+    assert outputs_of(after) == ["zz after.json", "zz after.srt", "zz after.txt"]
+    assert daemon.count("job.failed") == 0
