@@ -73,7 +73,7 @@ def test_an_abandoned_new_job_outside_the_inbox_is_dropped(tmp_path, tiny_models
     assert "Traceback" not in stderr
     ledger = Ledger(tmp_path / "state")
     assert ledger.by_content(clip.stat().st_size, sha256_file(clip)) is None
-    assert ledger.counts() == {"queued": 0, "running": 0, "done": 0, "failed": 0}
+    assert ledger.counts() == {"queued": 0, "running": 0, "done": 0, "failed": 0, "retired": 0}
     assert sorted(p.name for p in clip.parent.iterdir()) == ["hour3.wav"]
     events = [json.loads(line) for line in (tmp_path / "logs" / "asrd.log").read_text().splitlines()]
     assert [(e["file"], e["left"]) for e in events if e["event"] == "job.abandoned"] == [(str(clip), "dropped")]
