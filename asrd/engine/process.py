@@ -33,7 +33,8 @@ ERROR = "error"  # the job raised something else inside the engine
 CRASHED = "crashed"  # the engine process died during the job
 TIMEOUT = "timeout"  # the job ran past its time limit; the engine was killed
 LOAD_FAILED = "load_failed"  # the models could not be loaded: the job never ran
-STOPPED = "stopped"  # the caller asked to stop; the job was abandoned
+STOPPED = "stopped"  # the caller is stopping, or the engine was stopped by a signal: never the job's fault
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # what a terminal, `timeout`, systemd or a logout sends
 
 
 @dataclass
@@ -111,7 +112,7 @@ class EngineProcess:
                 return None
             exitcode = self._proc.exitcode if self._proc is not None else None
             self._kill()
-            if message == STOPPED:
+            if _interrupted(message, exitcode, should_stop):
                 return JobOutcome(STOPPED, reason="stopping")
             reason = (message.reason if isinstance(message, protocol.LoadFailed)
                       else f"engine process died while loading ({_describe_exit(exitcode)})")
@@ -175,7 +176,7 @@ class EngineProcess:
                 if isinstance(message, protocol.JobFailed):
                     status = BAD_FILE if message.bad_file else ERROR
                     return self._finished(JobOutcome(status, reason=message.reason, memory=message.memory))
-                return self._lost(message, timeout_s)
+                return self._lost(message, timeout_s, should_stop)
         finally:
             self._last_used = time.monotonic()
             if self.info.state == "busy":
@@ -186,12 +187,16 @@ class EngineProcess:
         self._recycle_if_due(outcome.memory)
         return outcome
 
-    def _lost(self, why: str, timeout_s: float) -> JobOutcome:
+    def _lost(self, why: str, timeout_s: float, should_stop: StopFn) -> JobOutcome:
         """The child stopped answering this job: died, timed out, or we are stopping."""
         exitcode = self._proc.exitcode if self._proc is not None else None
         self._kill()
-        if why == STOPPED:
-            return JobOutcome(STOPPED, reason="daemon stopping")
+        if _interrupted(why, exitcode, should_stop):
+            if why == STOPPED or should_stop():
+                return JobOutcome(STOPPED, reason="daemon stopping")
+            reason = f"engine process stopped ({_describe_exit(exitcode)}); not the recording's fault"
+            log.warning("engine.interrupted", reason=reason)
+            return JobOutcome(STOPPED, reason=reason)
         self._backoff()
         if why == TIMEOUT:
             reason = f"job took longer than its {timeout_s:.0f} s limit; engine killed"
@@ -203,7 +208,7 @@ class EngineProcess:
 
     def _receive(self, should_stop: StopFn, deadline: float | None = None) -> Any:
         """Next message from the child, logging LogEvents on the way; or why there is none:
-        STOPPED, TIMEOUT, or a description of the child's death."""
+        STOPPED, TIMEOUT, or CRASHED (the child died)."""
         assert self._conn is not None and self._proc is not None
         while True:
             if should_stop():
@@ -252,6 +257,14 @@ def log_child_event(message: protocol.LogEvent) -> None:
     level = message.level if message.level in ("debug", "info", "warning", "error", "critical") else "info"
     fields = {k: v for k, v in message.fields.items() if k not in ("logger", "logger_name")}
     getattr(get_logger("asrd.engine.child"), level)(message.event, **fields)
+
+
+def _interrupted(why: Any, exitcode: int | None, should_stop: StopFn) -> bool:
+    """The child went away because we are stopping, or by a stop signal (the group's SIGTERM may
+    reach the child before the parent knows it is stopping): never the job's fault, never counted."""
+    if why == STOPPED:
+        return True
+    return why == CRASHED and (should_stop() or exitcode in [-s for s in STOP_SIGNALS])
 
 
 def _describe_exit(exitcode: int | None) -> str:
