@@ -18,7 +18,6 @@ from typing import Any
 
 import structlog
 
-from asrd import audio
 from asrd.config import Config
 from asrd.engine.process import BAD_FILE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
 from asrd.engine.protocol import JobProgress, JobRequest
@@ -161,11 +160,9 @@ class Daemon:
     def _transcribe(self, job: Job, path: Path) -> JobOutcome:
         if not path.exists():
             return JobOutcome(BAD_FILE, reason="the file disappeared before it could be transcribed")
-        try:
-            info = audio.probe(path)
-        except audio.AudioError as exc:  # headers already say no: spare the engine the round trip
-            return JobOutcome(BAD_FILE, reason=exc.reason)
-        request = JobRequest(job.id, job.path, job.size, job.sha256, audio_s=info.duration_s)
+        # Never opened here: a recording that crashes or hangs its decoder would take the daemon
+        # with it. The engine probes it, reports its length and turns a bad header into BAD_FILE.
+        request = JobRequest(job.id, job.path, job.size, job.sha256)
         return self.engine.run(request, self._progress, self.stopping.is_set)
 
     def _progress(self, progress: JobProgress) -> None:

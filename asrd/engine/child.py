@@ -146,9 +146,12 @@ def _serve(channel, engine, request: protocol.JobRequest, run_job, memory_figure
             channel.send(protocol.JobProgress(request.job_id, p.fraction, p.done_s, p.segments_done,
                                               p.segments_total))
 
+    def stage(name: str, audio_s: float | None = None) -> None:
+        channel.send(protocol.JobStage(request.job_id, name, audio_s))
+        hooks.at_stage(name, request)
+
     try:
-        hooks.before_job(request)
-        transcript = run_job(engine, request, progress)
+        transcript = run_job(engine, request, progress, stage)
         channel.send(protocol.JobDone(request.job_id, transcript, memory_figures(engine.device, engine._torch)))
     except AudioError as exc:
         channel.send(protocol.JobFailed(request.job_id, exc.reason, bad_file=True,

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from asrd.config import Config
 from asrd.engine import protocol
+from asrd.engine.deadline import JobDeadline
 from asrd.engine.device import engine_memory_mb
 from asrd.logging import get_logger
 from asrd.transcript import Transcript
@@ -114,8 +115,10 @@ class EngineProcess:
             self._kill()
             if _interrupted(message, exitcode, should_stop):
                 return JobOutcome(STOPPED, reason="stopping")
-            reason = (message.reason if isinstance(message, protocol.LoadFailed)
-                      else f"engine process died while loading ({_describe_exit(exitcode)})")
+            if isinstance(message, protocol.LoadFailed):
+                reason = message.reason
+            else:
+                reason = f"engine process died while loading ({_describe_exit(exitcode)})"
             self._backoff()
             self.info.last_error = reason
             log.error("engine.load_failed", reason=reason, retry_in_s=round(self._not_before - time.monotonic(), 1))
@@ -160,13 +163,15 @@ class EngineProcess:
             if failure is not None:
                 return failure
         assert self._conn is not None
-        timeout_s = self.config.engine.timeout_for(request.audio_s)
-        deadline = time.monotonic() + timeout_s
+        deadline = JobDeadline(self.config.engine, request.size, request.audio_s)
         self.info.state = "busy"
         self._conn.send(request)
         try:
             while True:
                 message = self._receive(should_stop, deadline)
+                if isinstance(message, protocol.JobStage):
+                    deadline.learn_length(message.audio_s)
+                    continue
                 if isinstance(message, protocol.JobProgress):
                     if on_progress:
                         on_progress(message)
@@ -176,7 +181,7 @@ class EngineProcess:
                 if isinstance(message, protocol.JobFailed):
                     status = BAD_FILE if message.bad_file else ERROR
                     return self._finished(JobOutcome(status, reason=message.reason, memory=message.memory))
-                return self._lost(message, timeout_s, should_stop)
+                return self._lost(message, deadline, should_stop)
         finally:
             self._last_used = time.monotonic()
             if self.info.state == "busy":
@@ -187,7 +192,7 @@ class EngineProcess:
         self._recycle_if_due(outcome.memory)
         return outcome
 
-    def _lost(self, why: str, timeout_s: float, should_stop: StopFn) -> JobOutcome:
+    def _lost(self, why: str, deadline: JobDeadline, should_stop: StopFn) -> JobOutcome:
         """The child stopped answering this job: died, timed out, or we are stopping."""
         exitcode = self._proc.exitcode if self._proc is not None else None
         self._kill()
@@ -199,21 +204,22 @@ class EngineProcess:
             return JobOutcome(STOPPED, reason=reason)
         self._backoff()
         if why == TIMEOUT:
-            reason = f"job took longer than its {timeout_s:.0f} s limit; engine killed"
-            log.error("engine.timeout", timeout_s=round(timeout_s, 1))
+            reason = f"job took longer than its {deadline.limit_s:.0f} s limit; engine killed"
+            log.error("engine.timeout", timeout_s=round(deadline.limit_s, 1),
+                      audio_s=round(deadline.audio_s, 2) if deadline.audio_s else None)
             return JobOutcome(TIMEOUT, reason=reason)
         reason = f"engine process died ({_describe_exit(exitcode)})"
         log.error("engine.crashed", reason=reason, restarts=self.info.restarts)
         return JobOutcome(CRASHED, reason=reason)
 
-    def _receive(self, should_stop: StopFn, deadline: float | None = None) -> Any:
+    def _receive(self, should_stop: StopFn, deadline: JobDeadline | None = None) -> Any:
         """Next message from the child, logging LogEvents on the way; or why there is none:
         STOPPED, TIMEOUT, or CRASHED (the child died)."""
         assert self._conn is not None and self._proc is not None
         while True:
             if should_stop():
                 return STOPPED
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and deadline.passed():
                 return TIMEOUT
             try:
                 ready = self._conn.poll(POLL_S)

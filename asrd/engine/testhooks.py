@@ -4,6 +4,8 @@ A monkeypatch in the test process cannot reach a spawned child, so tests describ
 should do instead. Keys:
   "crash_on": "text"   SIGKILL itself when a job's path contains text (a poison file)
   "hang_on": "text"    sleep forever when a job's path contains text
+  "fault_stage": "x"   the job stage (asrd.engine.protocol) at whose start crash_on/hang_on strike;
+                       default "opening", before the recording is even probed
   "delay_s": 2.5       sleep this long at the start of every job (time to kill it mid-job)
   "fake_mps": "FILE"   pretend the weights sit on an Apple GPU: device "mps", with
                        torch.mps.empty_cache appending a line to FILE and fixed mps memory figures
@@ -18,6 +20,8 @@ import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from asrd.engine.protocol import OPENING
 
 ENV = "ASRD_TEST_HOOKS"
 
@@ -41,14 +45,20 @@ class Hooks:
         torch.mps.driver_allocated_memory = lambda: 200 * 2**20
         engine.device = "mps"
 
-    def before_job(self, request: Any) -> None:
-        if self.settings.get("delay_s"):
+    def at_stage(self, stage: str, request: Any) -> None:
+        if stage == OPENING and self.settings.get("delay_s"):
             time.sleep(float(self.settings["delay_s"]))
+        if stage != self.settings.get("fault_stage", OPENING):
+            return
         if self.settings.get("crash_on") and self.settings["crash_on"] in request.path:
             os.kill(os.getpid(), signal.SIGKILL)
         if self.settings.get("hang_on") and self.settings["hang_on"] in request.path:
-            while True:
-                time.sleep(60)
+            _sleep_forever()
+
+
+def _sleep_forever() -> None:
+    while True:
+        time.sleep(60)
 
 
 def install() -> Hooks:
