@@ -1,11 +1,12 @@
 """When the parent gives up on the engine: a job's limit follows the recording's real length (a
-streamed webm's header has none). Real spawned children; the job limit's constants are scaled
-down in this (the parent) process."""
+streamed webm's header has none), and a model load that stops moving is killed. Real spawned
+children; the job limit's constants are scaled down in this (the parent) process."""
 
 from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import av
@@ -14,7 +15,7 @@ import soundfile as sf
 import asrd.config
 from asrd import audio
 from asrd.config import load_config
-from asrd.engine.process import DONE, TIMEOUT, EngineProcess
+from asrd.engine.process import DONE, LOAD_FAILED, TIMEOUT, EngineProcess
 from asrd.engine.protocol import JobRequest
 from asrd.engine.testhooks import ENV as HOOKS
 from asrd.hashing import sha256_file
@@ -72,3 +73,19 @@ def test_a_job_without_a_duration_in_its_header_gets_the_limit_of_its_decoded_le
     finally:
         engine.stop()
 
+
+def test_a_load_that_stops_moving_is_killed_after_load_timeout_s(tmp_path, tiny_models, speech3, monkeypatch):
+    engine = EngineProcess(load_config(write_config(tmp_path, engine={"load_timeout_s": 2})))
+    give_up = time.monotonic() + 60
+    try:
+        monkeypatch.setenv(HOOKS, json.dumps({"hang_on_load": True}))
+        outcome = engine.start(should_stop=lambda: time.monotonic() > give_up)
+        assert outcome is not None and outcome.status == LOAD_FAILED
+        assert "engine.load_timeout_s" in outcome.reason and not engine.alive
+        # a load that keeps reporting progress, as a first-use download does, may take longer
+        monkeypatch.setenv(HOOKS, json.dumps({"load_progress": True}))
+        started = time.monotonic()
+        assert engine.start(should_stop=lambda: time.monotonic() > give_up) is None
+        assert time.monotonic() - started > 2 + 1  # longer than the limit (after a 1 s restart backoff)
+    finally:
+        engine.stop()

@@ -115,6 +115,7 @@ def main(conn: Any, config: Config) -> None:
 
     engine = FunASREngine(config)
     try:
+        hooks.before_load()
         engine.load()
         hooks.after_load(engine)
     except Exception as exc:  # any load problem is the model's, never the recording's

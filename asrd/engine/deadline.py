@@ -1,5 +1,5 @@
 """When the parent gives up on its engine: a job's time limit, sized on the recording's length as it
-becomes known.
+becomes known, and the model load's limit, which every sign of life from the child renews.
 
 A job starts with a bound from the file's size alone (the daemon never opens a recording), is
 sized on the header's duration once the child has probed it, and on the decoded length once the
@@ -38,6 +38,23 @@ class JobDeadline:
             self.audio_s = audio_s
             self.limit_s = self._engine.timeout_for(audio_s)
 
+    def heard_from_child(self) -> None:
+        """A job's limit is on its total time: progress does not extend it."""
+
     def passed(self) -> bool:
         return time.monotonic() > self.started + self.limit_s
 
+
+class LoadDeadline:
+    """Loading may take any time while the child keeps saying something (a first-use download
+    logs its progress); limit_s of silence means it is stuck."""
+
+    def __init__(self, limit_s: float):
+        self.limit_s = limit_s
+        self.heard_from_child()
+
+    def heard_from_child(self) -> None:
+        self._until = time.monotonic() + self.limit_s
+
+    def passed(self) -> bool:
+        return time.monotonic() > self._until

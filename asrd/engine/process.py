@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from asrd.config import Config
 from asrd.engine import protocol
-from asrd.engine.deadline import JobDeadline
+from asrd.engine.deadline import JobDeadline, LoadDeadline
 from asrd.engine.device import engine_memory_mb
 from asrd.logging import get_logger
 from asrd.transcript import Transcript
@@ -102,8 +102,9 @@ class EngineProcess:
         self._conn = parent_conn
         self.info.pid = self._proc.pid
         log.info("engine.starting", pid=self._proc.pid)
+        deadline = LoadDeadline(self.config.engine.load_timeout_s)
         while True:
-            message = self._receive(should_stop)
+            message = self._receive(should_stop, deadline)
             if isinstance(message, protocol.Ready):
                 self.info.state, self.info.device, self.info.load_s = "ready", message.device, message.load_s
                 self._failures = 0
@@ -117,6 +118,9 @@ class EngineProcess:
                 return JobOutcome(STOPPED, reason="stopping")
             if isinstance(message, protocol.LoadFailed):
                 reason = message.reason
+            elif message == TIMEOUT:
+                reason = (f"the models did not load: nothing from the engine for engine.load_timeout_s "
+                          f"({deadline.limit_s:g} s); engine killed")
             else:
                 reason = f"engine process died while loading ({_describe_exit(exitcode)})"
             self._backoff()
@@ -212,14 +216,14 @@ class EngineProcess:
         log.error("engine.crashed", reason=reason, restarts=self.info.restarts)
         return JobOutcome(CRASHED, reason=reason)
 
-    def _receive(self, should_stop: StopFn, deadline: JobDeadline | None = None) -> Any:
+    def _receive(self, should_stop: StopFn, deadline: JobDeadline | LoadDeadline) -> Any:
         """Next message from the child, logging LogEvents on the way; or why there is none:
         STOPPED, TIMEOUT, or CRASHED (the child died)."""
         assert self._conn is not None and self._proc is not None
         while True:
             if should_stop():
                 return STOPPED
-            if deadline is not None and deadline.passed():
+            if deadline.passed():
                 return TIMEOUT
             try:
                 ready = self._conn.poll(POLL_S)
@@ -231,6 +235,7 @@ class EngineProcess:
                 if not self._proc.is_alive():
                     return CRASHED
                 continue
+            deadline.heard_from_child()
             if isinstance(message, protocol.LogEvent):
                 log_child_event(message)
                 continue

@@ -7,6 +7,8 @@ should do instead. Keys:
   "fault_stage": "x"   the job stage (asrd.engine.protocol) at whose start crash_on/hang_on strike;
                        default "opening", before the recording is even probed
   "delay_s": 2.5       sleep this long at the start of every job (time to kill it mid-job)
+  "hang_on_load": true sleep forever before loading the models (a stuck device or download)
+  "load_progress": true  while the models load, log `test.load_progress` every 0.5 s (a moving download)
   "fake_mps": "FILE"   pretend the weights sit on an Apple GPU: device "mps", with
                        torch.mps.empty_cache appending a line to FILE and fixed mps memory figures
 Without the variable, nothing here changes behaviour.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,13 +27,29 @@ from typing import Any
 from asrd.engine.protocol import OPENING
 
 ENV = "ASRD_TEST_HOOKS"
+LOAD_PROGRESS_EVERY_S = 0.5
 
 
 @dataclass
 class Hooks:
     settings: dict[str, Any] = field(default_factory=dict)
+    _loaded: threading.Event = field(default_factory=threading.Event)
+
+    def before_load(self) -> None:
+        if self.settings.get("load_progress"):
+            threading.Thread(target=self._report_load_progress, daemon=True).start()
+        if self.settings.get("hang_on_load"):
+            _sleep_forever()
+
+    def _report_load_progress(self) -> None:
+        import structlog
+
+        log = structlog.get_logger("asrd.engine.testhooks")
+        while not self._loaded.wait(LOAD_PROGRESS_EVERY_S):
+            log.info("test.load_progress")
 
     def after_load(self, engine: Any) -> None:
+        self._loaded.set()
         path = self.settings.get("fake_mps")
         if not path:
             return
