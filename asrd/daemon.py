@@ -20,7 +20,7 @@ import structlog
 
 from asrd.config import Config
 from asrd.engine.process import BAD_FILE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
-from asrd.engine.protocol import JobProgress, JobRequest
+from asrd.engine.protocol import JobProgress, JobRequest, JobStage
 from asrd.error_record import remove_error_record, write_error_record
 from asrd.hashing import sha256_file
 from asrd.ledger import Job, Ledger, backoff_s
@@ -163,7 +163,15 @@ class Daemon:
         # Never opened here: a recording that crashes or hangs its decoder would take the daemon
         # with it. The engine probes it, reports its length and turns a bad header into BAD_FILE.
         request = JobRequest(job.id, job.path, job.size, job.sha256)
-        return self.engine.run(request, self._progress, self.stopping.is_set)
+        return self.engine.run(request, self._progress, self.stopping.is_set, on_stage=self._stage)
+
+    def _stage(self, stage: JobStage) -> None:
+        """Say what the engine is doing: VAD over an hour-long file takes minutes without progress."""
+        if self._current is not None:
+            self._current["stage"] = stage.stage
+        audio_s = {"audio_s": round(stage.audio_s, 2)} if stage.audio_s else {}
+        log.info("job.stage", stage=stage.stage, **audio_s)
+        self._write_status(force=True)
 
     def _progress(self, progress: JobProgress) -> None:
         if self._current is not None:

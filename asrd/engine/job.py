@@ -37,7 +37,7 @@ def run_job(engine: FunASREngine, request: JobRequest, on_progress: ProgressCall
     decode_s = time.perf_counter() - started
     on_stage(DETECTING_SPEECH, decoded.duration_s)
     source = SourceInfo(str(Path(request.path).absolute()), request.size, request.sha256)
-    transcript = engine.transcribe(decoded.samples, source, on_progress)
+    transcript = engine.transcribe(decoded.samples, source, on_progress, on_stage)
     transcript.processing_s = time.perf_counter() - started
     transcript.stats.setdefault("timings", {})["decode_s"] = round(decode_s, 3)
     return transcript

@@ -60,6 +60,7 @@ class EngineState:
 
 
 ProgressFn = Callable[[protocol.JobProgress], None]
+StageFn = Callable[[protocol.JobStage], None]
 StopFn = Callable[[], bool]
 
 
@@ -160,9 +161,12 @@ class EngineProcess:
     # --- one job ---------------------------------------------------------------------------
 
     def run(self, request: protocol.JobRequest, on_progress: ProgressFn | None = None,
-            should_stop: StopFn = lambda: False) -> JobOutcome:
-        """Run one job in the child (starting it if needed) and say how it ended."""
+            should_stop: StopFn = lambda: False, on_stage: StageFn | None = None) -> JobOutcome:
+        """Run one job in the child (starting it if needed) and say how it ended; on_stage hears
+        what the engine is doing (loading models, decoding, detecting speech, recognising...)."""
         if not self.alive:
+            if on_stage:
+                on_stage(protocol.JobStage(request.job_id, protocol.LOADING_MODELS))
             failure = self.start(should_stop)
             if failure is not None:
                 return failure
@@ -175,6 +179,8 @@ class EngineProcess:
                 message = self._receive(should_stop, deadline)
                 if isinstance(message, protocol.JobStage):
                     deadline.learn_length(message.audio_s)
+                    if on_stage:
+                        on_stage(message)
                     continue
                 if isinstance(message, protocol.JobProgress):
                     if on_progress:

@@ -55,6 +55,7 @@ class JobProgress:
 
 
 # JobStage.stage values, in the order a job goes through them
+LOADING_MODELS = "loading models"  # said by the parent: the engine starts for this job
 OPENING = "opening"  # reading the container's headers (the child's probe)
 DECODING = "decoding"
 DETECTING_SPEECH = "detecting speech"  # VAD over the whole file
