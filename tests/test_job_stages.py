@@ -36,7 +36,7 @@ def test_the_daemon_logs_each_stage_and_shows_it_busy(tmp_path, tiny_models, spe
     assert [e["stage"] for e in stages] == STAGES
     assert all(e["level"] == "info" and e["file"] == str(memo) for e in stages)
     assert opening["file"] == str(memo)
-    decoded = [e for e in stages if e["stage"] == "detecting speech"][0]
+    decoded = next(e for e in stages if e["stage"] == "detecting speech")
     assert round(decoded["audio_s"]) == 14  # the decoded length, which sets the job's time limit
 
 
