@@ -53,6 +53,9 @@ class EngineConfig:
     retry_delay_s: float = field(default=5.0, metadata={"minimum": 0})  # first retry's wait; doubles, max 5 min
     # None: scale with the recording, JOB_TIMEOUT_FACTOR x its duration + JOB_TIMEOUT_BASE_S
     job_timeout: float | None = field(default=None, metadata={"minimum": 1})
+    # seconds the engine may spend loading the models without a sign of life (a download's progress
+    # counts) before it is killed: a hung device initialisation or a stalled download
+    load_timeout_s: float = field(default=600.0, metadata={"minimum": 1})
     recycle_after_jobs: int = field(default=50, metadata={"minimum": 0})
     max_memory_mb: int = field(default=8000, metadata={"minimum": 0})
     idle_unload_s: float = field(default=600.0, metadata={"minimum": 0})

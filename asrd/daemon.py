@@ -19,11 +19,10 @@ from typing import Any
 
 import structlog
 
-from asrd import audio
 from asrd.config import Config
 from asrd.copies import Copies
-from asrd.engine.process import BAD_FILE, DONE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
-from asrd.engine.protocol import JobProgress, JobRequest
+from asrd.engine.process import DONE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
+from asrd.engine.protocol import JobProgress, JobRequest, JobStage
 from asrd.error_record import remove_error_record, write_error_record
 from asrd.hashing import sha256_file
 from asrd.ledger import Job, Ledger, backoff_s
@@ -266,12 +265,18 @@ class Daemon:
         if stored is not None:  # transcribed before its recording moved away: no need to recompute
             log.info("job.reused", reason="the transcript of this recording was already made")
             return JobOutcome(DONE, stored)
-        try:
-            info = audio.probe(path)
-        except audio.AudioError as exc:  # headers already say no: spare the engine the round trip
-            return JobOutcome(BAD_FILE, reason=exc.reason)
-        request = JobRequest(job.id, job.path, job.size, job.sha256, audio_s=info.duration_s)
-        return self.engine.run(request, self._progress, self.stopping.is_set)
+        # Never opened here: a recording that crashes or hangs its decoder would take the daemon
+        # with it. The engine probes it, reports its length and turns a bad header into BAD_FILE.
+        request = JobRequest(job.id, job.path, job.size, job.sha256)
+        return self.engine.run(request, self._progress, self.stopping.is_set, on_stage=self._stage)
+
+    def _stage(self, stage: JobStage) -> None:
+        """Say what the engine is doing: VAD over an hour-long file takes minutes without progress."""
+        if self._current is not None:
+            self._current["stage"] = stage.stage
+        audio_s = {"audio_s": round(stage.audio_s, 2)} if stage.audio_s else {}
+        log.info("job.stage", stage=stage.stage, **audio_s)
+        self._write_status(force=True)
 
     def _progress(self, progress: JobProgress) -> None:
         if self._current is not None:

@@ -19,15 +19,24 @@ class ProgressBar:
         self.enabled = self.stream.isatty()
         self.width = width
         self.started = time.monotonic()
+        self._stage = ""
+        self._last: tuple[float, str, float] = (0.0, "", 0.0)
+
+    def stage(self, name: str) -> None:
+        """What the engine does now (`detecting speech`): a long file's VAD shows no progress for minutes."""
+        self._stage = name
+        self.update(*self._last)
 
     def update(self, fraction: float, detail: str = "", audio_done_s: float = 0.0) -> None:
+        self._last = (fraction, detail, audio_done_s)
         if not self.enabled:
             return
         elapsed = time.monotonic() - self.started
         filled = int(self.width * min(max(fraction, 0.0), 1.0))
         rtf = f"  RTF {elapsed / audio_done_s:.2f}" if audio_done_s > 0 else ""
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {fraction:4.0%} {detail}  {_clock(elapsed)}{rtf}\x1b[K")
+        words = " ".join(part for part in (self._stage, detail) if part)
+        self.stream.write(f"\r{self.label} [{bar}] {fraction:4.0%} {words}  {_clock(elapsed)}{rtf}\x1b[K")
         self.stream.flush()
 
     def close(self) -> None:

@@ -63,7 +63,8 @@ def render(info: dict[str, Any]) -> str:
         progress = f"{job.get('fraction', 0):.0%}"
         if job.get("segments_total"):
             progress += f" ({job['segments_done']}/{job['segments_total']} segments)"
-        lines.append(f"now: {Path(job['file']).name}  {progress}  {_duration(time.time() - job['started_at'])}")
+        stage = f"{job['stage']}  " if job.get("stage") else ""
+        lines.append(f"now: {Path(job['file']).name}  {stage}{progress}  {_duration(time.time() - job['started_at'])}")
     for path in info["waiting_files"]:
         lines.append(f"still being written: {Path(path).name}")
     counts = info["counts"]

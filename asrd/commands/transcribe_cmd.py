@@ -165,7 +165,8 @@ def _run(engine, config: Config, manifest: Manifest, ledger: Ledger, formats: li
     log.info("job.started", audio_s=round(request.audio_s, 2))
     while True:
         outcome = engine.run(request, lambda p: bar.update(p.fraction, f"{p.segments_done}/{p.segments_total} "
-                                                                      "segments", p.done_s))
+                                                                      "segments", p.done_s),
+                             on_stage=lambda s: bar.stage(s.stage))
         bar.close()
         decision = decide(outcome.status, outcome.reason, attempts, crashes, config.engine)
         if decision.action == FINISHED:

@@ -8,6 +8,8 @@ log file (two processes rotating one file corrupt it).
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -19,6 +21,8 @@ import structlog
 from asrd.config import Config
 from asrd.engine import protocol
 from asrd.logging import demote_library_chatter, shared_processors
+
+EXIT_PARENT_GONE = 3
 
 
 class _Channel:
@@ -73,9 +77,32 @@ def _plain(fields: dict[str, Any]) -> dict[str, Any]:
             for k, v in fields.items()}
 
 
+def _leave_stopping_to_the_parent() -> None:
+    """Ctrl-C, `timeout -s TERM`, systemd and a logout signal the whole process group. Dying of that
+    here would look like a crash to the daemon, blamed on the recording; the daemon, stopping,
+    ends this process itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _exit_with_parent() -> None:
+    """A SIGKILLed daemon cannot stop its engine, and a busy or hung engine would never read the
+    closed pipe: it would live on beside the next daemon's engine. Watch the parent instead."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(EXIT_PARENT_GONE)  # no one is left to send a result to; skip the cleanup
+
+    threading.Thread(target=watch, name="asrd-parent-watch", daemon=True).start()
+
+
 def main(conn: Any, config: Config) -> None:
     """Entry point of the spawned engine process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _leave_stopping_to_the_parent()
+    _exit_with_parent()
     channel = _Channel(conn)
     _route_logs_to_parent(channel, config.log_level)
     log = structlog.get_logger("asrd.engine")
@@ -88,6 +115,7 @@ def main(conn: Any, config: Config) -> None:
 
     engine = FunASREngine(config)
     try:
+        hooks.before_load()
         engine.load()
         hooks.after_load(engine)
     except Exception as exc:  # any load problem is the model's, never the recording's
@@ -119,9 +147,12 @@ def _serve(channel, engine, request: protocol.JobRequest, run_job, memory_figure
             channel.send(protocol.JobProgress(request.job_id, p.fraction, p.done_s, p.segments_done,
                                               p.segments_total))
 
+    def stage(name: str, audio_s: float | None = None) -> None:
+        channel.send(protocol.JobStage(request.job_id, name, audio_s))
+        hooks.at_stage(name, request)
+
     try:
-        hooks.before_job(request)
-        transcript = run_job(engine, request, progress)
+        transcript = run_job(engine, request, progress, stage)
         hooks.after_job(request)
         channel.send(protocol.JobDone(request.job_id, transcript, memory_figures(engine.device, engine._torch)))
     except AudioError as exc:

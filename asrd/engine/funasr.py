@@ -20,6 +20,7 @@ from asrd.config import Config
 from asrd.engine import bounds
 from asrd.engine import device as devices
 from asrd.engine.options import model_options
+from asrd.engine.protocol import FINISHING, RECOGNISING
 from asrd.engine.quiet import captured_output
 from asrd.engine.sentences import Token, split_sentences
 from asrd.engine.tags import parse_tags
@@ -267,9 +268,11 @@ class FunASREngine:
 
     # --- one job ---------------------------------------------------------------------------
 
-    def transcribe(self, samples: np.ndarray, source: SourceInfo,
-                   on_progress: ProgressCallback | None = None) -> Transcript:
-        """Run the whole pipeline over one file's 16 kHz mono samples."""
+    def transcribe(self, samples: np.ndarray, source: SourceInfo, on_progress: ProgressCallback | None = None,
+                   on_stage: Callable[[str], None] | None = None) -> Transcript:
+        """Run the whole pipeline over one file's 16 kHz mono samples; on_stage hears when ASR and
+        the finishing steps start (VAD on a long file takes minutes without progress)."""
+        stage = on_stage or (lambda _name: None)
         if not self.loaded:
             self.load()
         started = time.perf_counter()
@@ -280,7 +283,9 @@ class FunASREngine:
                 vad_started = time.perf_counter()
                 regions = self.detect_speech(samples)
                 timings.vad_s = time.perf_counter() - vad_started
+                stage(RECOGNISING)
                 results = self.recognise(samples, regions, timings, on_progress)
+                stage(FINISHING)
                 segments = self.sentences(samples, results, timings)
         finally:
             devices.empty_cache(self.device, self._torch)

@@ -1,27 +1,43 @@
-"""One job inside the engine: decode the recording, transcribe it, time every stage.
+"""One job inside the engine: open the recording, decode it, transcribe it, time every stage.
 
-The decoder runs here, beside the models, so a decoder crash or a 3-hour file's samples stay in
-the engine process; the daemon only probes headers.
+Everything that opens the recording runs here, beside the models: the header probe and the
+decoder are libsndfile/FFmpeg parsing an untrusted file, so their crash or hang costs this process
+(which the parent restarts or kills at the job's time limit), never the daemon.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Protocol
 
 from asrd import audio
 from asrd.engine.funasr import FunASREngine, ProgressCallback
-from asrd.engine.protocol import JobRequest
+from asrd.engine.protocol import DECODING, DETECTING_SPEECH, OPENING, JobRequest
 from asrd.transcript import SourceInfo, Transcript
 
 
-def run_job(engine: FunASREngine, request: JobRequest, on_progress: ProgressCallback | None = None) -> Transcript:
-    """Decode + transcribe; raises audio.AudioError for a recording that cannot be decoded."""
+class StageCallback(Protocol):
+    def __call__(self, stage: str, audio_s: float | None = None) -> None: ...
+
+
+def _no_stages(stage: str, audio_s: float | None = None) -> None:
+    pass
+
+
+def run_job(engine: FunASREngine, request: JobRequest, on_progress: ProgressCallback | None = None,
+            on_stage: StageCallback = _no_stages) -> Transcript:
+    """Probe + decode + transcribe; raises audio.AudioError for a recording that cannot be decoded.
+    on_stage hears each stage as it starts, with the length once the header, then the samples, tell it."""
     started = time.perf_counter()
+    on_stage(OPENING)
+    header = audio.probe(request.path)
+    on_stage(DECODING, header.duration_s or None)  # 0: the container does not say (a streamed webm)
     decoded = audio.decode(request.path)
     decode_s = time.perf_counter() - started
+    on_stage(DETECTING_SPEECH, decoded.duration_s)
     source = SourceInfo(str(Path(request.path).absolute()), request.size, request.sha256)
-    transcript = engine.transcribe(decoded.samples, source, on_progress)
+    transcript = engine.transcribe(decoded.samples, source, on_progress, on_stage)
     transcript.processing_s = time.perf_counter() - started
     transcript.stats.setdefault("timings", {})["decode_s"] = round(decode_s, 3)
     return transcript

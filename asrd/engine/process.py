@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from asrd.config import Config
 from asrd.engine import protocol
+from asrd.engine.deadline import JobDeadline, LoadDeadline
 from asrd.engine.device import engine_memory_mb
 from asrd.logging import get_logger
 from asrd.transcript import Transcript
@@ -33,7 +34,8 @@ ERROR = "error"  # the job raised something else inside the engine
 CRASHED = "crashed"  # the engine process died during the job
 TIMEOUT = "timeout"  # the job ran past its time limit; the engine was killed
 LOAD_FAILED = "load_failed"  # the models could not be loaded: the job never ran
-STOPPED = "stopped"  # the caller asked to stop; the job was abandoned
+STOPPED = "stopped"  # the caller is stopping, or the engine was stopped by a signal: never the job's fault
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # what a terminal, `timeout`, systemd or a logout sends
 
 
 @dataclass
@@ -58,6 +60,7 @@ class EngineState:
 
 
 ProgressFn = Callable[[protocol.JobProgress], None]
+StageFn = Callable[[protocol.JobStage], None]
 StopFn = Callable[[], bool]
 
 
@@ -100,8 +103,9 @@ class EngineProcess:
         self._conn = parent_conn
         self.info.pid = self._proc.pid
         log.info("engine.starting", pid=self._proc.pid)
+        deadline = LoadDeadline(self.config.engine.load_timeout_s)
         while True:
-            message = self._receive(should_stop)
+            message = self._receive(should_stop, deadline)
             if isinstance(message, protocol.Ready):
                 self.info.state, self.info.device, self.info.load_s = "ready", message.device, message.load_s
                 self._failures = 0
@@ -111,10 +115,15 @@ class EngineProcess:
                 return None
             exitcode = self._proc.exitcode if self._proc is not None else None
             self._kill()
-            if message == STOPPED:
+            if _interrupted(message, exitcode, should_stop):
                 return JobOutcome(STOPPED, reason="stopping")
-            reason = (message.reason if isinstance(message, protocol.LoadFailed)
-                      else f"engine process died while loading ({_describe_exit(exitcode)})")
+            if isinstance(message, protocol.LoadFailed):
+                reason = message.reason
+            elif message == TIMEOUT:
+                reason = (f"the models did not load: nothing from the engine for engine.load_timeout_s "
+                          f"({deadline.limit_s:g} s); engine killed")
+            else:
+                reason = f"engine process died while loading ({_describe_exit(exitcode)})"
             self._backoff()
             self.info.last_error = reason
             log.error("engine.load_failed", reason=reason, retry_in_s=round(self._not_before - time.monotonic(), 1))
@@ -152,20 +161,27 @@ class EngineProcess:
     # --- one job ---------------------------------------------------------------------------
 
     def run(self, request: protocol.JobRequest, on_progress: ProgressFn | None = None,
-            should_stop: StopFn = lambda: False) -> JobOutcome:
-        """Run one job in the child (starting it if needed) and say how it ended."""
+            should_stop: StopFn = lambda: False, on_stage: StageFn | None = None) -> JobOutcome:
+        """Run one job in the child (starting it if needed) and say how it ended; on_stage hears
+        what the engine is doing (loading models, decoding, detecting speech, recognising...)."""
         if not self.alive:
+            if on_stage:
+                on_stage(protocol.JobStage(request.job_id, protocol.LOADING_MODELS))
             failure = self.start(should_stop)
             if failure is not None:
                 return failure
         assert self._conn is not None
-        timeout_s = self.config.engine.timeout_for(request.audio_s)
-        deadline = time.monotonic() + timeout_s
+        deadline = JobDeadline(self.config.engine, request.size, request.audio_s)
         self.info.state = "busy"
         self._conn.send(request)
         try:
             while True:
                 message = self._receive(should_stop, deadline)
+                if isinstance(message, protocol.JobStage):
+                    deadline.learn_length(message.audio_s)
+                    if on_stage:
+                        on_stage(message)
+                    continue
                 if isinstance(message, protocol.JobProgress):
                     if on_progress:
                         on_progress(message)
@@ -175,7 +191,7 @@ class EngineProcess:
                 if isinstance(message, protocol.JobFailed):
                     status = BAD_FILE if message.bad_file else ERROR
                     return self._finished(JobOutcome(status, reason=message.reason, memory=message.memory))
-                return self._lost(message, timeout_s)
+                return self._lost(message, deadline, should_stop)
         finally:
             self._last_used = time.monotonic()
             if self.info.state == "busy":
@@ -186,29 +202,34 @@ class EngineProcess:
         self._recycle_if_due(outcome.memory)
         return outcome
 
-    def _lost(self, why: str, timeout_s: float) -> JobOutcome:
+    def _lost(self, why: str, deadline: JobDeadline, should_stop: StopFn) -> JobOutcome:
         """The child stopped answering this job: died, timed out, or we are stopping."""
         exitcode = self._proc.exitcode if self._proc is not None else None
         self._kill()
-        if why == STOPPED:
-            return JobOutcome(STOPPED, reason="daemon stopping")
+        if _interrupted(why, exitcode, should_stop):
+            if why == STOPPED or should_stop():
+                return JobOutcome(STOPPED, reason="daemon stopping")
+            reason = f"engine process stopped ({_describe_exit(exitcode)}); not the recording's fault"
+            log.warning("engine.interrupted", reason=reason)
+            return JobOutcome(STOPPED, reason=reason)
         self._backoff()
         if why == TIMEOUT:
-            reason = f"job took longer than its {timeout_s:.0f} s limit; engine killed"
-            log.error("engine.timeout", timeout_s=round(timeout_s, 1))
+            reason = f"job took longer than its {deadline.limit_s:.0f} s limit; engine killed"
+            log.error("engine.timeout", timeout_s=round(deadline.limit_s, 1),
+                      audio_s=round(deadline.audio_s, 2) if deadline.audio_s else None)
             return JobOutcome(TIMEOUT, reason=reason)
         reason = f"engine process died ({_describe_exit(exitcode)})"
         log.error("engine.crashed", reason=reason, restarts=self.info.restarts)
         return JobOutcome(CRASHED, reason=reason)
 
-    def _receive(self, should_stop: StopFn, deadline: float | None = None) -> Any:
+    def _receive(self, should_stop: StopFn, deadline: JobDeadline | LoadDeadline) -> Any:
         """Next message from the child, logging LogEvents on the way; or why there is none:
-        STOPPED, TIMEOUT, or a description of the child's death."""
+        STOPPED, TIMEOUT, or CRASHED (the child died)."""
         assert self._conn is not None and self._proc is not None
         while True:
             if should_stop():
                 return STOPPED
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline.passed():
                 return TIMEOUT
             try:
                 ready = self._conn.poll(POLL_S)
@@ -220,6 +241,7 @@ class EngineProcess:
                 if not self._proc.is_alive():
                     return CRASHED
                 continue
+            deadline.heard_from_child()
             if isinstance(message, protocol.LogEvent):
                 log_child_event(message)
                 continue
@@ -252,6 +274,14 @@ def log_child_event(message: protocol.LogEvent) -> None:
     level = message.level if message.level in ("debug", "info", "warning", "error", "critical") else "info"
     fields = {k: v for k, v in message.fields.items() if k not in ("logger", "logger_name")}
     getattr(get_logger("asrd.engine.child"), level)(message.event, **fields)
+
+
+def _interrupted(why: Any, exitcode: int | None, should_stop: StopFn) -> bool:
+    """The child went away because we are stopping, or by a stop signal (the group's SIGTERM may
+    reach the child before the parent knows it is stopping): never the job's fault, never counted."""
+    if why == STOPPED:
+        return True
+    return why == CRASHED and (should_stop() or exitcode in [-s for s in STOP_SIGNALS])
 
 
 def _describe_exit(exitcode: int | None) -> str:

@@ -1,8 +1,8 @@
 """What the daemon and the engine process say to each other (pickled over a multiprocessing Pipe).
 
 Parent -> child: JobRequest, or SHUTDOWN.
-Child -> parent: Ready | LoadFailed (once, after loading), then per job any number of LogEvent and
-JobProgress, ending in JobDone or JobFailed. LogEvent may also come at any other time.
+Child -> parent: Ready | LoadFailed (once, after loading), then per job any number of LogEvent,
+JobStage and JobProgress, ending in JobDone or JobFailed. LogEvent may also come at any other time.
 No torch here: both processes import this module.
 """
 
@@ -22,7 +22,7 @@ class JobRequest:
     path: str
     size: int
     sha256: str
-    audio_s: float = 0.0  # from the parent's header probe; sizes the timeout
+    audio_s: float = 0.0  # the length if the caller already knows it; 0: unknown, the engine finds out
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,26 @@ class JobProgress:
     done_s: float
     segments_done: int
     segments_total: int
+
+
+# JobStage.stage values, in the order a job goes through them
+LOADING_MODELS = "loading models"  # said by the parent: the engine starts for this job
+OPENING = "opening"  # reading the container's headers (the child's probe)
+DECODING = "decoding"
+DETECTING_SPEECH = "detecting speech"  # VAD over the whole file
+RECOGNISING = "recognising"  # ASR per speech region; JobProgress follows
+FINISHING = "finishing"  # punctuation, speakers, statistics
+
+
+@dataclass(frozen=True)
+class JobStage:
+    """The job moved on to `stage`. audio_s: the recording's length as now known (the header's at
+    DECODING, the decoded samples' at DETECTING_SPEECH), None when this stage adds nothing; the
+    parent sizes the job's time limit on it."""
+
+    job_id: int | str
+    stage: str
+    audio_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,12 @@ A monkeypatch in the test process cannot reach a spawned child, so tests describ
 should do instead. Keys:
   "crash_on": "text"   SIGKILL itself when a job's path contains text (a poison file)
   "hang_on": "text"    sleep forever when a job's path contains text
+  "fault_stage": "x"   the job stage (asrd.engine.protocol) at whose start crash_on/hang_on strike;
+                       default "opening", before the recording is even probed
   "delay_s": 2.5       sleep this long at the start of every job (time to kill it mid-job)
   "delay_after_s": 2.5 sleep this long after a job's transcript is made, before it is sent
+  "hang_on_load": true sleep forever before loading the models (a stuck device or download)
+  "load_progress": true  while the models load, log `test.load_progress` every 0.5 s (a moving download)
   "fake_mps": "FILE"   pretend the weights sit on an Apple GPU: device "mps", with
                        torch.mps.empty_cache appending a line to FILE and fixed mps memory figures
 Without the variable, nothing here changes behaviour.
@@ -16,18 +20,37 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from asrd.engine.protocol import OPENING
+
 ENV = "ASRD_TEST_HOOKS"
+LOAD_PROGRESS_EVERY_S = 0.5
 
 
 @dataclass
 class Hooks:
     settings: dict[str, Any] = field(default_factory=dict)
+    _loaded: threading.Event = field(default_factory=threading.Event)
+
+    def before_load(self) -> None:
+        if self.settings.get("load_progress"):
+            threading.Thread(target=self._report_load_progress, daemon=True).start()
+        if self.settings.get("hang_on_load"):
+            _sleep_forever()
+
+    def _report_load_progress(self) -> None:
+        import structlog
+
+        log = structlog.get_logger("asrd.engine.testhooks")
+        while not self._loaded.wait(LOAD_PROGRESS_EVERY_S):
+            log.info("test.load_progress")
 
     def after_load(self, engine: Any) -> None:
+        self._loaded.set()
         path = self.settings.get("fake_mps")
         if not path:
             return
@@ -42,19 +65,24 @@ class Hooks:
         torch.mps.driver_allocated_memory = lambda: 200 * 2**20
         engine.device = "mps"
 
-    def before_job(self, request: Any) -> None:
-        if self.settings.get("delay_s"):
+    def at_stage(self, stage: str, request: Any) -> None:
+        if stage == OPENING and self.settings.get("delay_s"):
             time.sleep(float(self.settings["delay_s"]))
+        if stage != self.settings.get("fault_stage", OPENING):
+            return
         if self.settings.get("crash_on") and self.settings["crash_on"] in request.path:
             os.kill(os.getpid(), signal.SIGKILL)
         if self.settings.get("hang_on") and self.settings["hang_on"] in request.path:
-            while True:
-                time.sleep(60)
-
+            _sleep_forever()
 
     def after_job(self, request: Any) -> None:
         if self.settings.get("delay_after_s"):
             time.sleep(float(self.settings["delay_after_s"]))
+
+
+def _sleep_forever() -> None:
+    while True:
+        time.sleep(60)
 
 
 def install() -> Hooks:

@@ -15,7 +15,9 @@ from tests.support.configs import write_config
 
 
 class DaemonRun:
-    def __init__(self, root: Path, hooks: dict | None = None, **config: Any):
+    def __init__(self, root: Path, hooks: dict | None = None, new_session: bool = False, **config: Any):
+        """new_session: start it as the leader of its own process group, as a terminal, `timeout` or
+        a service manager does, so a test can signal the whole group (daemon and engine) at once."""
         fast = {"watch": {"settle_s": 0.5, "rescan_s": 2}, "engine": {"retry_delay_s": 0.5}}
         for key, value in config.items():
             fast[key] = {**fast.get(key, {}), **value} if isinstance(value, dict) else value
@@ -24,12 +26,14 @@ class DaemonRun:
         self.inbox = root / "inbox"
         self.log_file = root / "logs" / "asrd.log"
         self.hooks = hooks or {}
+        self.new_session = new_session
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "DaemonRun":
         env = {**os.environ, "ASRD_TEST_HOOKS": json.dumps(self.hooks)}
         self.proc = subprocess.Popen([sys.executable, "-m", "asrd", "run", "--config", str(self.config)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                     start_new_session=self.new_session)
         self.wait_for(lambda e: e["event"] == "daemon.started" and e.get("pid") == self.proc.pid, 60)
         return self
 
