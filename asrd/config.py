@@ -97,7 +97,7 @@ class Config:
     inbox: Path = field(default_factory=lambda: Path("~/Transcribe/inbox").expanduser())
     outputs: tuple[str, ...] = field(default=("txt", "srt", "json"), metadata=_choices(*FORMATS))
     state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP)))
-    log_file: Path = field(default_factory=lambda: Path(platformdirs.user_log_dir(APP)) / "asrd.log")
+    log_file: Path = field(default_factory=lambda: user_log_file())
     log_level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
     watch: WatchConfig = field(default_factory=WatchConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
@@ -114,6 +114,11 @@ class Config:
 
     def source_of(self, key: str) -> str:
         return self.sources.get(key, DEFAULT)
+
+
+def user_log_file() -> Path:
+    """The default log file: ~/Library/Logs/asrd/asrd.log on macOS, ~/.local/state/asrd/log/ on Linux."""
+    return Path(platformdirs.user_log_dir(APP)) / "asrd.log"
 
 
 class ConfigError(Exception):
