@@ -173,3 +173,21 @@ def test_the_suite_has_speech_to_find(default_vad):
     """The comparisons above would pass vacuously if FunASR found nothing: it finds the 3 utterances."""
     assert len(_funasr(default_vad, SPEECH)) == 3
     assert len(_funasr(default_vad, LONG)) > 9
+
+
+def test_engine_vad_switch(tiny_models):
+    """`engine.vad` picks the VAD in FunASREngine.detect_speech; both give the same regions."""
+    from asrd.config import build_config
+    from asrd.engine.funasr import FunASREngine
+    from tests.support.configs import model_section
+
+    samples = _cat(_silence(3), SPEECH, _silence(12), SPEECH[::-1])
+    regions = {}
+    for choice in ("fast", "funasr"):
+        config = build_config({"engine": {"threads": 1, "device": "cpu", "vad": choice},
+                               "model": model_section("sensevoice")}, None)
+        engine = FunASREngine(config)
+        engine.load()
+        regions[choice] = engine.detect_speech(samples)
+        assert (engine._fast_vad is not None) == (choice == "fast")
+    assert regions["fast"] == regions["funasr"] and len(regions["fast"]) >= 4
