@@ -190,8 +190,7 @@ def _silence_score(scores: Any, sil_ids: list[int]) -> np.ndarray:
 def _decibel(wave: np.ndarray, start: int, end: int, frame_len: int, shift: int) -> np.ndarray:
     """ComputeDecibel's float32 arithmetic, on the same chunk of frames."""
     piece = wave[start * shift:(end - 1) * shift + frame_len]
-    offsets = np.arange(0, piece.shape[0] - frame_len + 1, shift)
-    frames = piece[offsets[:, np.newaxis] + np.arange(frame_len)]
+    frames = np.lib.stride_tricks.sliding_window_view(piece, frame_len)[::shift]
     return (10 * np.log10(np.sum(np.square(frames), axis=1) + 0.000001)).astype(np.float64)
 
 
