@@ -59,7 +59,7 @@ def main() -> int:
     import torch
     from funasr import AutoModel
 
-    import asrd.engine.vad as vad
+    from asrd.engine import vad
     from tests.support.tiny_models import vad_model_dir
 
     clip = sf.read(ROOT / "tests" / "fixtures" / "audio" / "speech3.wav", dtype="float32")[0]

@@ -323,7 +323,7 @@ class _Decider:
 
     def _first_too_long(self) -> int:
         """First frame at which the current segment exceeds max_single_segment_time."""
-        t = self.start + int(math.floor(self.max_frames))
+        t = self.start + math.floor(self.max_frames)
         while t > self.start and self._too_long(t - 1):
             t -= 1
         while not self._too_long(t):
