@@ -110,6 +110,7 @@ class FunASREngine:
         self.choice: devices.DeviceChoice | None = None
         self.load_s = 0.0
         self._torch: Any = None
+        self._fast_vad: Any = None  # asrd.engine.vad.FastVad, built on first use (engine.vad: fast)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -146,6 +147,7 @@ class FunASREngine:
 
     def unload(self) -> None:
         self.model = None
+        self._fast_vad = None
         if self._torch is not None:
             devices.empty_cache(self.device, self._torch)
 
@@ -165,9 +167,21 @@ class FunASREngine:
             step = int(self.config.model.max_segment_s * 1000)
             total = len(samples) // SAMPLES_PER_MS
             return [(start, min(start + step, total)) for start in range(0, total, step)]
-        result = self.model.inference(samples, model=self.model.vad_model, kwargs=self.model.vad_kwargs,
-                                      **self._options())
-        return [(int(start), int(end)) for start, end in result[0]["value"]]
+        value = None
+        if self.config.engine.vad == "fast":
+            try:
+                if self._fast_vad is None:
+                    from asrd.engine.vad import FastVad
+
+                    self._fast_vad = FastVad(self.model.vad_model, self.model.vad_kwargs)
+                value = self._fast_vad(samples, **self._options())
+            except NotImplementedError as error:  # a VAD model or mode it does not cover: FunASR's
+                log.warning("engine.fast_vad_unsupported", reason=str(error))
+        if value is None:
+            result = self.model.inference(samples, model=self.model.vad_model, kwargs=self.model.vad_kwargs,
+                                          **self._options())
+            value = result[0]["value"]
+        return [(int(start), int(end)) for start, end in value]
 
     def batches(self, regions: list[tuple[int, int]]) -> list[list[int]]:
         """Indices of regions per ASR call. mps: one each (batch_size=1 keeps the Apple GPU's
