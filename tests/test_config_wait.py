@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -34,15 +35,26 @@ def wait_event(proc, log_file: Path, name: str, timeout: float = 90, n: int = 1)
         time.sleep(0.2)
 
 
+@contextmanager
+def asrd_run(cfg: Path):
+    """The real `asrd run` on `cfg`, killed at the end if the test left it running."""
+    proc = subprocess.Popen([sys.executable, "-m", "asrd", "run", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_a_broken_config_waits_for_its_fix_then_transcribes(tmp_path, tiny_models, speech3):
     good = config_data(tmp_path, watch={"settle_s": 0.5, "rescan_s": 2})
     broken = {**good, "engine": {**good["engine"], "threads": 0}}  # below the minimum of 1
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(broken, sort_keys=False))
     log_file = Path(good["log_file"])
-    proc = subprocess.Popen([sys.executable, "-m", "asrd", "run", "--config", str(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    try:
+    with asrd_run(cfg) as proc:
         [invalid] = wait_event(proc, log_file, "config.invalid")
         [problem] = invalid["problems"]
         assert "engine.threads" in problem["problem"] and problem["key"] == "engine.threads"
@@ -56,25 +68,15 @@ def test_a_broken_config_waits_for_its_fix_then_transcribes(tmp_path, tiny_model
         assert sum(e["event"] == "config.invalid" for e in events(log_file)) == 1  # said once, not per poll
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert memo.with_suffix(".json").exists()
 
 
 def test_a_broken_config_stops_cleanly_on_sigterm(tmp_path):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"log_file: {tmp_path / 'asrd.log'}\nengine: [not, a, mapping\n")  # not even YAML
-    proc = subprocess.Popen([sys.executable, "-m", "asrd", "run", "--config", str(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    try:
+    with asrd_run(cfg) as proc:
         [invalid] = wait_event(proc, tmp_path / "asrd.log", "config.invalid", timeout=30)
         [problem] = invalid["problems"]
         assert "not valid YAML" in problem["problem"] and problem["line"] >= 2  # where the parser gave up
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
