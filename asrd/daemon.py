@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from asrd.abandoned import inside
 from asrd.config import Config
 from asrd.copies import Copies
 from asrd.engine.process import DONE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
@@ -121,8 +122,7 @@ class Daemon:
                      crashes=job.crashes)
 
     def _in_inbox(self, path: str) -> bool:
-        inbox = path_key(self.config.inbox).rstrip(os.sep) + os.sep
-        return path.startswith(inbox)
+        return inside(Path(path), self.config.inbox)
 
     def _shutdown(self) -> None:
         log.info("daemon.stopping", queued=self.ledger.counts()["queued"])

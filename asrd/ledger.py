@@ -469,12 +469,16 @@ class Ledger:
         was `crashed_pid` (the daemon that died holding the lock) counts a crash: a recording that
         kills the daemon itself must end as failed, not as a respawn loop under launchd.
         """
+        def orphans_in(rows: list[sqlite3.Row]) -> list[Job]:
+            return [job for job in map(_row_job, rows)
+                    if include_live or not _owner_alive(job.owner_pid, job.started_at)]
+
+        running = "SELECT * FROM jobs WHERE state = 'running' ORDER BY id"
+        with closing(self._connect()) as conn:  # the usual answer is "none": no write transaction then
+            if not orphans_in(conn.execute(running).fetchall()):
+                return []
         with self._write() as conn:
-            rows = conn.execute("SELECT * FROM jobs WHERE state = 'running' ORDER BY id").fetchall()
-            orphans = [
-                job for job in map(_row_job, rows)
-                if include_live or not _owner_alive(job.owner_pid, job.started_at)
-            ]  # fmt: skip
+            orphans = orphans_in(conn.execute(running).fetchall())
             for job in orphans:
                 counted = crashed_pid is not None and job.owner_pid == crashed_pid
                 self._update(conn, job.id, {"state": "queued", "started_at": None, "owner_pid": None,
