@@ -14,13 +14,14 @@ import signal
 import stat
 import threading
 import time
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from asrd.abandoned import inside
-from asrd.config import Config
+from asrd.config import Config, ConfigError, load_config
 from asrd.copies import Copies
 from asrd.engine.process import DONE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
 from asrd.engine.protocol import JobProgress, JobRequest, JobStage
@@ -46,11 +47,32 @@ HOUSEKEEPING_S = 5.0  # how often jobs of dead owners and recordings that went m
 
 
 HERE, MISSING, CHANGED = "here", "missing", "changed"  # where a job's recording is, seen from its path
+RESTART_ONLY = ("state_dir", "log_file", "log_level")  # a reload cannot move the ledger or the log
+
+
+def changed_settings(old: Config, new: Config) -> list[str]:
+    """Dotted names of the settings that differ (`engine.threads`, `outputs`, …)."""
+    def flat(value: Any, prefix: str = "") -> dict[str, Any]:
+        if is_dataclass(value):
+            out: dict[str, Any] = {}
+            for f in fields(value):
+                if f.compare:
+                    out |= flat(getattr(value, f.name), f"{prefix}{f.name}.")
+            return out
+        return {prefix.rstrip("."): value}
+
+    before, after = flat(old), flat(new)
+    changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    if old.models() != new.models():
+        changed.append("model (resolved models)")
+    return changed
 
 
 class Daemon:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, config_arg: str | None = None):
         self.config = config
+        self.config_arg = config_arg  # `--config` as given, so a reload (SIGHUP) reads the same file
+        self._reload = threading.Event()
         self.ledger = Ledger(config.state_dir)
         self.manifest = Manifest(config.state_dir)
         self.transcripts = TranscriptStore(config.state_dir)
@@ -87,8 +109,13 @@ class Daemon:
             self.stopping.set()
             self.watcher.wake().set()
 
+        def reload(_signum: int, _frame: Any) -> None:
+            self._reload.set()
+            self.watcher.wake().set()
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
 
     def _start(self, previous_pid: int | None) -> None:
         models = self.config.models()
@@ -133,6 +160,9 @@ class Daemon:
         log.info("daemon.stopped")
 
     def _step(self) -> None:
+        if self._reload.is_set():  # between jobs: a job runs to its end on the config it started with
+            self._reload.clear()
+            self._reload_config()
         for ready in self.watcher.poll():
             self._offer(ready)
         if time.monotonic() - self._housekept >= HOUSEKEEPING_S:
@@ -145,6 +175,30 @@ class Daemon:
         self.engine.unload_if_idle()
         self._write_status()
         self.watcher.wake().wait(max(0.05, min(IDLE_WAIT_S, self.watcher.next_poll_in())))
+
+    def _reload_config(self) -> None:
+        """SIGHUP: read the config again. A broken one is said and the running one kept; inbox, outputs
+        and watch settings apply now; a model or engine change restarts the engine (at its next job)."""
+        try:
+            new = load_config(self.config_arg)
+        except ConfigError as exc:
+            log.error("config.invalid", problems=exc.problems, kept="the running configuration",
+                      fix="fix the file and send SIGHUP again")
+            return
+        changed = changed_settings(self.config, new)
+        later = [key for key in changed if key.split(".")[0] in RESTART_ONLY]
+        self.config = replace(new, **{key: getattr(self.config, key) for key in RESTART_ONLY})
+        if any(key.split(".")[0] in ("inbox", "watch") for key in changed):
+            self.watcher.stop()
+            self.watcher = InboxWatcher(self.config.inbox, settle_s=self.config.watch.settle_s,
+                                        rescan_s=self.config.watch.rescan_s)
+            self.watcher.start()
+        if any(key.split(".")[0] in ("engine", "model") for key in changed):
+            self.engine.stop(reason="configuration reloaded")
+            self.engine = EngineProcess(self.config)
+        self.copies.formats = list(self.config.outputs)
+        log.info("config.reloaded", changed=[k for k in changed if k not in later],
+                 needs_restart=later or None)
 
     # --- noticing ---------------------------------------------------------------------------
 

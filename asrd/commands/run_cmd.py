@@ -23,7 +23,7 @@ def main(args: argparse.Namespace) -> int:
     from asrd.daemon import Daemon
 
     try:
-        return Daemon(config).run()
+        return Daemon(config, args.config).run()
     except AlreadyRunning as exc:
         print(f"asrd: {exc}", file=sys.stderr)
         return EXIT_FAILED
