@@ -35,7 +35,7 @@ CRASHED = "crashed"  # the engine process died during the job
 TIMEOUT = "timeout"  # the job ran past its time limit; the engine was killed
 LOAD_FAILED = "load_failed"  # the models could not be loaded: the job never ran
 STOPPED = "stopped"  # the caller is stopping, or the engine was stopped by a signal: never the job's fault
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # what a terminal, `timeout`, systemd or a logout sends
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # a terminal (closed: SIGHUP), `timeout`, systemd, a logout
 
 
 @dataclass
