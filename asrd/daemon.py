@@ -27,7 +27,7 @@ from asrd.engine.process import DONE, ERROR, LOAD_FAILED, EngineProcess, JobOutc
 from asrd.engine.protocol import JobProgress, JobRequest, JobStage
 from asrd.error_record import remove_error_record, write_error_record
 from asrd.hashing import sha256_file
-from asrd.ledger import Job, Ledger, backoff_s
+from asrd.ledger import IllegalTransition, Job, Ledger, backoff_s
 from asrd.lock import StateLock, holder_pid
 from asrd.logging import get_logger
 from asrd.manifest import Manifest, path_key
@@ -95,8 +95,15 @@ class Daemon:
         self._install_signal_handlers()
         try:
             self._start(previous_pid)
+            errors = 0
             while not self.stopping.is_set():
-                self._step()
+                try:
+                    self._step()
+                    errors = 0
+                except Exception:  # a bug or a passing I/O error (a busy database): never a respawn loop
+                    errors += 1
+                    log.exception("daemon.error", consecutive=errors)
+                    self.stopping.wait(backoff_s(errors, base=1.0, cap=60.0))
         finally:
             self._shutdown()
             lock.release()
@@ -289,9 +296,12 @@ class Daemon:
         return (HERE, "") if same else (CHANGED, f"{path} now holds another recording")
 
     def _work(self, job: Job) -> None:
+        try:
+            job = self.ledger.claim(job.id)  # first: atomic, so nothing below races an `asrd transcribe`
+        except IllegalTransition:
+            return  # another asrd process took it between our look and our claim
         if self._locate(job) != HERE:
             return
-        job = self.ledger.claim(job.id)
         path = Path(job.path)
         log.info("job.started", job_id=job.id, file=job.path, attempt=job.attempts + 1)
         self._current = {"job_id": job.id, "file": job.path, "started_at": time.time(), "fraction": 0.0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import asrd.daemon as daemon_mod
@@ -46,3 +47,20 @@ def test_a_file_that_could_not_be_read_once_is_offered_again_at_the_next_rescan(
     finally:
         daemon.watcher.stop()
     assert daemon.ledger.by_path(memo).state == "queued"
+
+
+def test_a_job_claimed_by_another_asrd_between_look_and_claim_is_left_to_it(tmp_path):
+    """`asrd transcribe` may claim the very job the daemon just picked: the daemon must not crash
+    (launchd would restart it) nor take the job over."""
+    config = load_config(write_config(tmp_path))
+    config.inbox.mkdir(parents=True)
+    memo = config.inbox / "memo.wav"
+    memo.write_bytes(b"RIFF" + bytes(2000))
+    daemon = Daemon(config)
+    st = memo.stat()
+    job, _ = daemon.ledger.offer(memo, st.st_size, st.st_mtime_ns, daemon_mod.sha256_file(memo))
+    picked = daemon.ledger.next_due(time.time())
+    daemon.ledger.claim(job.id, owner_pid=os.getppid())  # a live process got there first
+    daemon._work(picked)
+    after = daemon.ledger.get(job.id)
+    assert after.state == "running" and after.owner_pid == os.getppid()
