@@ -25,15 +25,16 @@ def outputs_of(path: Path) -> list[str]:
 
 
 def test_backlog_and_new_files_each_transcribed_exactly_once(tmp_path, tiny_models, speech3):
-    daemon = DaemonRun(tmp_path)
+    daemon = DaemonRun(tmp_path, log_level="debug")
     backlog = [drop(speech3, daemon.inbox / "old memo.wav"), drop(speech3, daemon.inbox / "sub" / "deep.m4a", "speech3.m4a")]
     with daemon:
         daemon.wait_done(2)
         later = [drop(speech3, daemon.inbox / "café rencontre ü.mp3", "speech3.mp3"),
                  drop(speech3, daemon.inbox / "sub" / "more" / "lecture.mp4", "speech3.mp4")]
         daemon.wait_done(4)
-        time.sleep(3)  # a rescan or two later, nothing more happens
-        assert daemon.count("job.done") == 4
+        rescans = daemon.count("inbox.rescanned")
+        daemon.wait_for(lambda e: e["event"] == "inbox.rescanned", 30, n=rescans + 2)  # two full scans later…
+        assert daemon.count("job.done") == 4  # …nothing more happened
         code, took = daemon.stop()
     assert code == 0
     for path in backlog + later:
@@ -59,9 +60,11 @@ def test_slowly_written_file_yields_one_transcript_of_the_whole_file(tmp_path, t
                 handle.flush()
                 time.sleep(1.5)  # longer than settle_s (0.5 s)
         final_sha = sha256_file(target)
-        daemon.wait_for(lambda e: e["event"] == "job.done" and e.get("file") == str(target), 180)
-        time.sleep(4)  # let every superseded/partial job play out
-        daemon.wait_for(lambda e: e["event"] == "job.done" and e.get("file") == str(target), 60)
+        ledger = Ledger(daemon.root / "state")
+        whole = lambda: ledger.by_content(len(data), final_sha)  # noqa: E731
+        daemon.wait_until(lambda: whole() is not None and whole().state == "done", 180)
+        # and every partial content's job has played out (retired, or failed), none left to run
+        daemon.wait_until(lambda: ledger.counts()["queued"] == ledger.counts()["running"] == 0, 60)
         code, _ = daemon.stop()
     assert code == 0
     assert outputs_of(target) == ["slow.json", "slow.srt", "slow.txt"]

@@ -57,6 +57,16 @@ class DaemonRun:
                 raise AssertionError(f"timed out waiting; last events: {[e['event'] for e in self.events()[-15:]]}")
             time.sleep(0.2)
 
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 120) -> None:
+        """Until `condition()` holds (a ledger state, a file on disk), while the daemon stays up."""
+        deadline = time.time() + timeout
+        while not condition():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode}: {self.proc.stderr.read()[-3000:]}")
+            if time.time() > deadline:
+                raise AssertionError(f"timed out; last events: {[e['event'] for e in self.events()[-15:]]}")
+            time.sleep(0.2)
+
     def wait_done(self, n: int, timeout: float = 180) -> list[dict]:
         return self.wait_for(lambda e: e["event"] == "job.done", timeout, n)
 
