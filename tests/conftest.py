@@ -33,6 +33,29 @@ def private_home(tmp_path_factory, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def isolated_logging():
+    """A test that sets up logging (into its own temp folder) must not leave the next test writing
+    there: the root logger's handlers, level and structlog's configuration are restored afterwards."""
+    import logging
+
+    import structlog
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    config = structlog.get_config()
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    structlog.configure(**config)
+
+
 @pytest.fixture(scope="session")
 def tiny_models():
     """name -> folder of each tiny model, plus the real FSMN-VAD as "vad" (built once per run)."""
