@@ -57,16 +57,18 @@ def job():
     return speech_bursts(n_bursts=4, f0s=(110.0, 210.0))[0]
 
 
-@pytest.mark.parametrize("preset", ["sensevoice", "paraformer-zh"])  # paraformer-zh: SeACo + CT-punc + CAM++
-def test_presets_keep_the_rules(tiny_models, job, preset, monkeypatch):
-    model = model_section(preset)
-    if preset == "sensevoice":
-        model["spk"] = str(tiny_models["campplus"])  # speakers ask SenseVoice for token timestamps too
+@pytest.mark.parametrize("preset, speakers, models", [
+    ("sensevoice", False, {"SenseVoiceSmall"}),
+    ("sensevoice", True, {"SenseVoiceSmall", "CAMPPlus"}),  # speakers ask for token timestamps too
+    ("paraformer-zh", True, {"SeacoParaformer", "CTTransformer", "CAMPPlus"}),  # CifPredictorV3
+])
+def test_presets_keep_the_rules(tiny_models, job, preset, speakers, models, monkeypatch):
+    model = {**model_section(preset), "spk": str(tiny_models["campplus"]) if speakers else None}
     engine = engine_for(model, monkeypatch)
     with checking_models(engine) as rules:
         transcript = engine.transcribe(job, SOURCE)
-    assert transcript.segments and all(s.speaker is not None for s in transcript.segments)
-    assert rules.breaks == []
+    assert transcript.segments and all((s.speaker is not None) == speakers for s in transcript.segments)
+    assert rules.checked == models and rules.breaks == []
 
 
 def test_plain_paraformer_breaks_them_until_the_mps_step(tiny_models, job, monkeypatch, restore_cif):
@@ -81,4 +83,4 @@ def test_plain_paraformer_breaks_them_until_the_mps_step(tiny_models, job, monke
     engine = engine_for(model, monkeypatch, device="mps")  # load() applies asrd.engine.compat
     with checking_models(engine) as rules:
         assert engine.transcribe(job, SOURCE).segments
-    assert rules.breaks == []
+    assert rules.checked == {"Paraformer", "CTTransformer", "CAMPPlus"} and rules.breaks == []

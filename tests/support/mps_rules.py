@@ -39,6 +39,7 @@ class MpsRules(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.breaks: list[Break] = []
+        self.checked: set[str] = set()  # model classes run under the mode (a scope that missed one shows)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
@@ -65,6 +66,7 @@ def checking_models(engine: Any) -> Iterator[MpsRules]:
     def inference(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("model") is engine.model.vad_model:
             return original(*args, **kwargs)
+        rules.checked.add(type(kwargs.get("model")).__name__)
         with rules:
             return original(*args, **kwargs)
 
