@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from asrd.config import Config
-from asrd.engine import bounds
+from asrd.engine import bounds, compat
 from asrd.engine import device as devices
 from asrd.engine.options import model_options
 from asrd.engine.protocol import FINISHING, RECOGNISING
@@ -138,8 +138,9 @@ class FunASREngine:
             self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device, folders))
         self.load_s = time.perf_counter() - started
         self.device = devices.weights_device(self.model.model)
+        steps = compat.apply(self.device)  # what MPS lacks (float64), worked around before the first job
         log.info("engine.loaded", device=self.device, requested=engine.device, reason=self.choice.reason,
-                 models=self.config.models(), load_s=round(self.load_s, 2))
+                 models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
 
     @property
     def loaded(self) -> bool:

@@ -52,6 +52,10 @@ with the 3x-upsampled timestamp head, LSTM hotword encoder + seaco decoder), lai
     configuration.json    init_param, config, tokenizer_conf.token_list,
                           tokenizer_conf.seg_dict_file, frontend_conf.cmvn_file
 
+``paraformer/`` -- plain ``Paraformer`` with ``CifPredictorV2`` (the float64 cumsum of
+``cif_wo_hidden_v1``), laid out like ``iic/speech_paraformer_asr-en-16k-vocab4199-pytorch``: the
+files of ``seaco_paraformer/`` without the hotword parts.
+
 ``ct_punc/`` -- ``CTTransformer`` punctuation, laid out like
 ``iic/punc_ct-transformer_cn-en-common-vocab471067-large`` (without its jieba user dict)::
 
@@ -70,8 +74,8 @@ with the 3x-upsampled timestamp head, LSTM hotword encoder + seaco decoder), lai
 API
 ---
 ``vad_model_dir()``; ``build_sensevoice(dest)``, ``build_seaco_paraformer(dest)``,
-``build_ct_punc(dest)``, ``build_campplus(dest)`` -- each (re)writes the folder *at* ``dest`` and
-returns it; ``build_all(dest)`` -> ``{name: dest/name}`` for every name in ``BUILDERS``;
+``build_paraformer(dest)``, ``build_ct_punc(dest)``, ``build_campplus(dest)`` -- each (re)writes
+the folder *at* ``dest`` and returns it; ``build_all(dest)`` -> ``{name: dest/name}`` for every name in ``BUILDERS``;
 ``tiny_models_root()`` builds once per (this file, FunASR/torch/sentencepiece versions) into a
 shared cache directory, safe across parallel processes; ``tiny_model_dirs()`` -> ``{name: folder}``
 inside it. ``voiced_speech()`` / ``speech_bursts()`` make synthetic audio that the real VAD takes
@@ -105,6 +109,7 @@ __all__ = [
     "build_all",
     "build_campplus",
     "build_ct_punc",
+    "build_paraformer",
     "build_seaco_paraformer",
     "build_sensevoice",
     "speech_bursts",
@@ -671,6 +676,27 @@ def build_seaco_paraformer(dest: Path) -> Path:
     return dest
 
 
+def build_paraformer(dest: Path) -> Path:
+    """Tiny plain ``Paraformer`` folder at ``dest`` (``CifPredictorV2``, as in ``paraformer-en``, which
+    users can set in ``model.asr``); the SeACo builder's encoder, decoder and vocabulary without the
+    hotword parts; returns ``dest``."""
+    dest = build_seaco_paraformer(dest)  # the same files; config and weights rewritten below
+    config = yaml.safe_load((dest / "config.yaml").read_text("utf-8"))
+    config["model"] = "Paraformer"
+    for key in ("inner_dim", "bias_encoder_type", "bias_encoder_bid", "seaco_lsm_weight",
+                "seaco_length_normalized_loss", "train_decoder", "NO_BIAS"):
+        config["model_conf"].pop(key)
+    del config["seaco_decoder"], config["seaco_decoder_conf"]
+    config["predictor"] = "CifPredictorV2"
+    config["predictor_conf"] = {"idim": 32, "threshold": 1.0, "l_order": 1, "r_order": 1, "tail_threshold": 0.45}
+    _write_yaml(dest / "config.yaml", config)
+    tokens = json.loads((dest / "tokens.json").read_text("utf-8"))
+    model = _instantiate(config, vocab_size=len(tokens), input_size=560)
+    _tune_paraformer(model, tokens)
+    _save_state_dict(model, dest / "model.pt")
+    return dest
+
+
 def _tune_paraformer(model, tokens: list[str]) -> None:
     """Nudge a few output biases of the random Paraformer so its output looks like speech text.
 
@@ -693,7 +719,8 @@ def _tune_paraformer(model, tokens: list[str]) -> None:
     with torch.no_grad():
         model.decoder.output_layer.bias.add_(bias)
         model.predictor.cif_output.bias.sub_(_PARAFORMER_CIF_SHIFT)
-        model.hotword_output_layer.bias[tokens.index("<unk>")] += 10.0
+        if hasattr(model, "hotword_output_layer"):  # SeACo only
+            model.hotword_output_layer.bias[tokens.index("<unk>")] += 10.0
 
 
 _PARAFORMER_CIF_SHIFT = 1.0
@@ -863,6 +890,7 @@ def _fit_speaker_projection(model) -> None:
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "sensevoice": build_sensevoice,
     "seaco_paraformer": build_seaco_paraformer,
+    "paraformer": build_paraformer,
     "ct_punc": build_ct_punc,
     "campplus": build_campplus,
 }

@@ -1,0 +1,67 @@
+"""Compatibility steps that let FunASR's models run on an Apple GPU (MPS), applied at load.
+
+MPS has no float64 (pytorch#122602, a known limitation; PYTORCH_ENABLE_MPS_FALLBACK covers missing
+ops, not dtypes). FunASR's `CifPredictorV2` (plain Paraformer models such as paraformer-en, which
+users can set in `model.asr`) fires its integrate-and-fire with
+`torch.cumsum(alphas, dim=1, dtype=torch.float64)` on the model's device (`cif_wo_hidden_v1`, called
+by `cif_v1`); on MPS that raises. The step here runs that one function on the CPU: `alphas` is
+(batch, frames at 60 ms), a few hundred floats per call, so the copy is negligible next to the
+encoder, and the fires are FunASR's own, bit for bit. Computing in float32 on the GPU instead would
+move fires once prefix sums grow (tests/test_mps_compat.py measures where). SeACo's
+`CifPredictorV3`, SenseVoice, CT-punc and CAM++ need no step (tests/test_mps_rules.py).
+Imported only inside the engine process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def host_section() -> Iterator[None]:
+    """Marks code whose tensors are on the CPU by construction, whatever the model's device; the
+    MPS-rules test mode (tests/support/mps_rules.py) reads it, as a CPU-only run cannot tell the
+    host from the compute device."""
+    depth = getattr(_local, "depth", 0)
+    _local.depth = depth + 1
+    try:
+        yield
+    finally:
+        _local.depth = depth
+
+
+def in_host_section() -> bool:
+    return getattr(_local, "depth", 0) > 0
+
+
+def on_host(original: Callable[..., Any]) -> Callable[..., Any]:
+    """`cif_wo_hidden_v1(alphas, threshold, return_fire_idxs=False)` computed on the CPU, its
+    results moved back to the device of `alphas`."""
+
+    @functools.wraps(original)
+    def cif_wo_hidden_v1(alphas: Any, threshold: float, return_fire_idxs: bool = False) -> Any:
+        with host_section():
+            result = original(alphas.cpu(), threshold, return_fire_idxs=return_fire_idxs)
+        if return_fire_idxs:
+            return tuple(r.to(alphas.device) for r in result)
+        return result.to(alphas.device)
+
+    cif_wo_hidden_v1.asrd_on_host = True  # type: ignore[attr-defined]
+    return cif_wo_hidden_v1
+
+
+def apply(device: str) -> list[str]:
+    """Apply the steps `device` needs (idempotent); returns their names for the log."""
+    if device != "mps":
+        return []
+    from funasr.models.paraformer import cif_predictor
+
+    if not getattr(cif_predictor.cif_wo_hidden_v1, "asrd_on_host", False):
+        cif_predictor.cif_wo_hidden_v1 = on_host(cif_predictor.cif_wo_hidden_v1)  # cif_v1 looks it up here
+    return ["cif_float64_cumsum_on_cpu"]
