@@ -278,22 +278,16 @@ class Daemon:
         path = path or job.path
         try:
             st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != job.size:
+                return CHANGED, f"{path} now holds another recording"
+            if (st.st_mtime_ns == job.mtime_ns and not thorough) or sha256_file(path) == job.sha256:
+                return HERE, ""
+            return CHANGED, f"{path} now holds another recording"
         except PermissionError:
             return MISSING, f"asrd may not read {path} (permissions); it waits until it can"
         except OSError:
             return MISSING, f"the recording is no longer at {path} (moved away, or its volume is gone); " \
                             "it resumes when the file is back in the inbox"
-        if not stat.S_ISREG(st.st_mode) or st.st_size != job.size:
-            return CHANGED, f"{path} now holds another recording"
-        if st.st_mtime_ns == job.mtime_ns and not thorough:
-            return HERE, ""
-        try:
-            same = sha256_file(path) == job.sha256
-        except PermissionError:
-            return MISSING, f"asrd may not read {path} (permissions); it waits until it can"
-        except OSError:
-            return MISSING, f"the recording is no longer at {path}"
-        return (HERE, "") if same else (CHANGED, f"{path} now holds another recording")
 
     def _work(self, job: Job) -> None:
         try:
@@ -302,6 +296,7 @@ class Daemon:
             return  # another asrd process took it between our look and our claim
         if self._locate(job) != HERE:
             return
+        job = self.ledger.get(job.id)  # _locate may have followed the content to another path
         path = Path(job.path)
         log.info("job.started", job_id=job.id, file=job.path, attempt=job.attempts + 1)
         self._current = {"job_id": job.id, "file": job.path, "started_at": time.time(), "fraction": 0.0}

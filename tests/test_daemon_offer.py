@@ -64,3 +64,26 @@ def test_a_job_claimed_by_another_asrd_between_look_and_claim_is_left_to_it(tmp_
     daemon._work(picked)
     after = daemon.ledger.get(job.id)
     assert after.state == "running" and after.owner_pid == os.getppid()
+
+
+def test_a_job_whose_content_moved_to_another_known_path_is_run_from_there(tmp_path, monkeypatch):
+    """Its old path holds another recording now, a copy elsewhere holds its content: the engine must
+    be given the copy, never the old path (that would transcribe the wrong recording)."""
+    from asrd.engine.process import STOPPED, JobOutcome
+
+    config = load_config(write_config(tmp_path))
+    (config.inbox / "sub").mkdir(parents=True)
+    original, copy = config.inbox / "memo.wav", config.inbox / "sub" / "memo copy.wav"
+    original.write_bytes(b"RIFF" + bytes(2000))
+    copy.write_bytes(original.read_bytes())
+    daemon = Daemon(config)
+    for path in (original, copy):
+        st = path.stat()
+        daemon.ledger.remember_hash(path, st.st_size, st.st_mtime_ns, daemon_mod.sha256_file(path))
+    st = original.stat()
+    job, _ = daemon.ledger.offer(original, st.st_size, st.st_mtime_ns, daemon_mod.sha256_file(original))
+    original.write_bytes(b"RIFF" + bytes([1]) * 2000)  # saved over: another recording, same name
+    given = []
+    monkeypatch.setattr(daemon, "_transcribe", lambda job, path: given.append(path) or JobOutcome(STOPPED))
+    daemon._work(daemon.ledger.next_due(time.time()))
+    assert given == [copy]
