@@ -363,7 +363,7 @@ class InboxWatcher:
         for path in set(self._reported) - found:
             del self._reported[path]
         self._last_scan = now
-        log.debug("inbox.rescanned", files=len(found))
+        log.debug("watcher.rescanned", files=len(found))
         if self._observer is None:
             self._start_observer()
 

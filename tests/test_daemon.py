@@ -32,8 +32,8 @@ def test_backlog_and_new_files_each_transcribed_exactly_once(tmp_path, tiny_mode
         later = [drop(speech3, daemon.inbox / "café rencontre ü.mp3", "speech3.mp3"),
                  drop(speech3, daemon.inbox / "sub" / "more" / "lecture.mp4", "speech3.mp4")]
         daemon.wait_done(4)
-        rescans = daemon.count("inbox.rescanned")
-        daemon.wait_for(lambda e: e["event"] == "inbox.rescanned", 30, n=rescans + 2)  # two full scans later…
+        rescans = daemon.count("watcher.rescanned")
+        daemon.wait_for(lambda e: e["event"] == "watcher.rescanned", 30, n=rescans + 2)  # two full scans later…
         assert daemon.count("job.done") == 4  # …nothing more happened
         code, took = daemon.stop()
     assert code == 0
