@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from asrd.output import write_atomic
-from asrd.transcript import SourceInfo, Transcript
+from asrd.transcript import Transcript
 
 FOLDER = "transcripts"
 
@@ -45,7 +45,3 @@ class TranscriptStore:
     def forget(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
 
-
-def with_source(transcript: Transcript, path: str | os.PathLike[str], size: int, sha256: str) -> Transcript:
-    """The same transcript, describing the recording at `path`."""
-    return replace(transcript, source=SourceInfo(str(Path(path).absolute()), size, sha256))
