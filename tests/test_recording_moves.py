@@ -159,8 +159,11 @@ def test_jobs_of_a_killed_transcribe_are_recovered_while_the_daemon_runs(tmp_pat
     with daemon:
         daemon.wait_for(lambda e: e["event"] == "inbox.watching")
         outside_id = _orphan(ledger, outside)
-        moved = shutil.move(inside, daemon.inbox / "inbox-memo.wav")
-        inside_id = _orphan(ledger, Path(moved))
+        target = daemon.inbox / "inbox-memo.wav"  # claimed by the dead owner before it lands in the inbox,
+        st = inside.stat()                          # so the daemon cannot get to it first
+        job, _ = ledger.offer(target, st.st_size, st.st_mtime_ns, sha256_file(inside))
+        inside_id = ledger.claim(job.id, owner_pid=_dead_pid()).id
+        shutil.move(inside, target)
         daemon.wait_for(lambda e: e["event"] == "job.dropped" and e.get("job_id") == outside_id, 30)
         daemon.wait_for(lambda e: e["event"] == "job.done" and e.get("job_id") == inside_id, 120)
         daemon.stop()
