@@ -71,3 +71,16 @@ def speech3():
 
     folder = FIXTURES / "audio"
     return folder, json.loads((folder / "speech3.json").read_text())
+
+
+@pytest.fixture
+def unprivileged_user(tiny_models):
+    """An unprivileged user (created when the tests run as root) that can read the test models; its
+    `home` is a fresh folder it owns. Start subjects with DaemonRun(..., user=unprivileged_user)."""
+    import shutil
+
+    from tests.support.unprivileged import unprivileged
+
+    user = unprivileged(readable=sorted({Path(p).parent for p in tiny_models.values()}))
+    yield user
+    shutil.rmtree(user.home, ignore_errors=True)

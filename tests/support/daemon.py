@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tests.support.configs import write_config
+from tests.support.unprivileged import Unprivileged
 
 
 class DaemonRun:
-    def __init__(self, root: Path, hooks: dict | None = None, new_session: bool = False, **config: Any):
+    def __init__(self, root: Path, hooks: dict | None = None, new_session: bool = False,
+                 user: Unprivileged | None = None, **config: Any):
         """new_session: start it as the leader of its own process group, as a terminal, `timeout` or
-        a service manager does, so a test can signal the whole group (daemon and engine) at once."""
+        a service manager does, so a test can signal the whole group (daemon and engine) at once.
+        user: run it as that unprivileged user (root is the file owner of `root`'s set-up otherwise)."""
         fast = {"watch": {"settle_s": 0.5, "rescan_s": 2}, "engine": {"retry_delay_s": 0.5}}
         for key, value in config.items():
             fast[key] = {**fast.get(key, {}), **value} if isinstance(value, dict) else value
@@ -27,13 +30,19 @@ class DaemonRun:
         self.log_file = root / "logs" / "asrd.log"
         self.hooks = hooks or {}
         self.new_session = new_session
+        self.user = user
+        if user is not None:
+            user.own(root)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "DaemonRun":
         env = {**os.environ, "ASRD_TEST_HOOKS": json.dumps(self.hooks)}
+        as_user = {} if self.user is None else self.user.popen_kwargs()
+        if self.user is not None:
+            env = self.user.env(env)
         self.proc = subprocess.Popen([sys.executable, "-m", "asrd", "run", "--config", str(self.config)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                     start_new_session=self.new_session)
+                                     start_new_session=self.new_session, **as_user)
         self.wait_for(lambda e: e["event"] == "daemon.started" and e.get("pid") == self.proc.pid, 60)
         return self
 
