@@ -45,20 +45,13 @@ def config_for(model: Path, device: str, threads: int, **model_keys: object):
                                    **model_keys}}, None)
 
 
-def speed(model: Path, device: str, threads: int, repeat: int, runs: int) -> dict[str, dict]:
-    from asrd.bench import run_bench
+def speed(model: Path, device: str, threads: int, repeat: int, runs: int) -> dict:
+    """Every FunASR configuration and asrd's, alternating, in this one process (asrd.bench)."""
+    from asrd.bench import render, run_bench
 
-    variants = {"asrd default": {}}
-    if device == "cpu":
-        variants["asrd one region per call"] = {"merge_length_s": 0}
-    report = {}
-    for name, keys in variants.items():
-        result = run_bench(config_for(model, device, threads, **keys), CLIP, repeat, runs)
-        report[name] = result.to_dict()
-        print(f"{name}: asrd RTF {result.asrd_rtf:.4f}, generate() RTF {result.funasr_rtf:.4f}, "
-              f"ratio {result.ratio:.3f}, same words {result.same_words}, calls {result.asr_calls}, "
-              f"peak GPU MB {result.peak_gpu_mb}", file=sys.stderr, flush=True)
-    return report
+    result = run_bench(config_for(model, device, threads), CLIP, repeat, runs)
+    print(render(result), file=sys.stderr, flush=True)
+    return result.to_dict()
 
 
 def memory(model: Path, device: str, threads: int, jobs: int, work: Path) -> dict:
