@@ -25,7 +25,7 @@ def test_no_cap_is_one_call_per_region_and_order_is_by_time():
 def test_sensevoice_words_go_back_to_their_regions():
     call = plan_calls(REGIONS, 15000)[0]
     output = {"text": "<|en|><|NEUTRAL|><|Speech|><|woitn|>hello world你好 again",
-              "words": ["hello", "world", "你", "好", "again"],
+              "words": ["\u2581hello", "world", "你", "好", "again"],
               "timestamp": [[100, 500], [600, 1900], [2600, 3000], [3100, 3400], [8200, 10000]]}
     pieces = split_call(call, REGIONS, output)
     tags = "<|en|><|NEUTRAL|><|Speech|><|woitn|>"

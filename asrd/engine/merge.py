@@ -67,7 +67,8 @@ def split_call(call: Call, regions: Sequence[tuple[int, int]], output: dict) -> 
     prefix = tags.group(0) if tags else ""
     words = output.get("words")
     joiner = _join_pieces if words is not None else " ".join
-    words = list(words) if words is not None else text[len(prefix):].split()
+    # SenseVoice leaves SentencePiece's word mark on its first word ("▁a")
+    words = [w.lstrip("\u2581") for w in words] if words is not None else text[len(prefix):].split()
     stamps = [[int(a) + call.start_ms, int(b) + call.start_ms] for a, b in output.get("timestamp", [])]
     if len(call.members) == 1 or not words or len(words) != len(stamps):
         if len(call.members) > 1 and words:
