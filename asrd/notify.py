@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -120,11 +121,12 @@ class Notifier:
         """Let what is queued go out for up to `timeout` s; a hung webhook does not hold the stop."""
         if self._thread is None:
             return
+        deadline = time.monotonic() + timeout
         try:
-            self._queue.put_nowait(_STOP)
+            self._queue.put(_STOP, timeout=timeout)  # behind what is queued
         except queue.Full:
             pass
-        self._thread.join(timeout)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         self._thread = None
 
     def _deliver_all(self) -> None:
