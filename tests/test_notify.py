@@ -21,9 +21,9 @@ KEYS = {"job_id", "file", "state", "audio_s", "processing_s", "rtf", "reason", "
 
 
 def job(state: str, path: str = "/inbox/Memo 12.m4a", **extra) -> Job:
-    fields = dict(id=7, path=path, size=10, mtime_ns=1, sha256="ab", state=state, attempts=1, crashes=0,
-                  last_error=None, outputs=[], queued_at=1.0, started_at=2.0, finished_at=3.0, not_before=0.0,
-                  audio_s=None, processing_s=None, rtf=None)
+    fields = {"id": 7, "path": path, "size": 10, "mtime_ns": 1, "sha256": "ab", "state": state, "attempts": 1,
+              "crashes": 0, "last_error": None, "outputs": [], "queued_at": 1.0, "started_at": 2.0,
+              "finished_at": 3.0, "not_before": 0.0, "audio_s": None, "processing_s": None, "rtf": None}
     if state == "done":
         fields.update(audio_s=754.25, processing_s=61.5, rtf=0.08154, outputs=[path + ".txt", path + ".json"])
     if state == "failed":

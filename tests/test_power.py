@@ -9,7 +9,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from asrd.macos.power import RETRY_S, KeepAwake
-from tests.support.fake_tools import caffeinate_starts, fake_path, running, wait_caffeinate_starts, wait_gone
+from tests.support.fake_tools import (
+    caffeinate_starts,
+    fake_path,
+    running,
+    wait_caffeinate_starts,
+    wait_gone,
+)
 
 
 class Clock:
