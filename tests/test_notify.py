@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from structlog.testing import capture_logs
@@ -15,6 +14,7 @@ from asrd.config import NotifyConfig
 from asrd.ledger import Job
 from asrd.notify import Notifier
 from tests.support.fake_tools import fake_path
+from tests.support.webhook import Webhook
 
 HOSTILE = 'a "quote" \\ back\\slash" & (do shell script "say pwned") & "\nline.wav'
 KEYS = {"job_id", "file", "state", "audio_s", "processing_s", "rtf", "reason", "outputs"}
@@ -40,47 +40,12 @@ def shown(tmp_path, monkeypatch):
     return lambda: [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
 
 
-class Hook:
-    """A webhook receiver on 127.0.0.1; `hang` makes it hold each request until `release` is set."""
-
-    def __init__(self, status: int = 200, hang: bool = False):
-        self.bodies: list[dict] = []
-        self.paths: list[str] = []
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                hook.paths.append(self.path)
-                hook.bodies.append(body)
-                hook.arrived.set()
-                if hang:
-                    hook.release.wait(30)
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook/SECRET-TOKEN"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def hooks():
-    made: list[Hook] = []
+    made: list[Webhook] = []
 
-    def make(**kwargs) -> Hook:
-        made.append(Hook(**kwargs))
+    def make(**kwargs) -> Webhook:
+        made.append(Webhook(**kwargs))
         return made[-1]
 
     yield make
