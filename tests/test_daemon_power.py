@@ -11,7 +11,13 @@ from pathlib import Path
 import psutil
 
 from tests.support.daemon import DaemonRun
-from tests.support.fake_tools import caffeinate_starts, fake_path, running, wait_caffeinate_starts, wait_gone
+from tests.support.fake_tools import (
+    caffeinate_starts,
+    fake_path,
+    running,
+    wait_caffeinate_starts,
+    wait_gone,
+)
 
 
 def drop(speech3, target: Path) -> Path:
