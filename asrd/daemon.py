@@ -30,7 +30,9 @@ from asrd.hashing import sha256_file
 from asrd.ledger import IllegalTransition, Job, Ledger, backoff_s
 from asrd.lock import StateLock, holder_pid
 from asrd.logging import get_logger
+from asrd.macos.power import KeepAwake
 from asrd.manifest import Manifest, path_key
+from asrd.notify import Notifier
 from asrd.output import cleanup_temp_files, write_outputs
 from asrd.output_move import move_outputs
 from asrd.plural import count
@@ -85,6 +87,8 @@ class Daemon:
         self._housekept = 0.0
         self._errors_dir = config.state_dir / "errors"  # error records that cannot go beside their recording
         self.copies = Copies(self.manifest, self.transcripts, config.outputs, self._errors_dir)
+        self.power = KeepAwake(lambda: self.config.power.keep_awake)  # no idle sleep while there is work
+        self.notifier = Notifier(lambda: self.config.notify)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -162,6 +166,8 @@ class Daemon:
         log.info("daemon.stopping", queued=self.ledger.counts()["queued"])
         self.watcher.stop()
         self.engine.stop(reason="daemon stopping")
+        self.power.release("daemon stopping")
+        self.notifier.close()
         self._current = None
         self._write_status(force=True, running=False)
         log.info("daemon.stopped")
@@ -177,11 +183,20 @@ class Daemon:
         # nothing is handed out while the inbox is away: its recordings would only look missing
         job = self.ledger.next_due(time.time(), under=self.config.inbox) if self.watcher.inbox_available else None
         if job is not None:
+            self.power.hold("a job is due")
             self._work(job)
             return
+        self._power_when_idle()
         self.engine.unload_if_idle()
         self._write_status()
         self.watcher.wake().wait(max(0.05, min(IDLE_WAIT_S, self.watcher.next_poll_in())))
+
+    def _power_when_idle(self) -> None:
+        """Jobs waiting out a retry's backoff still keep the Mac awake; an empty queue lets it sleep."""
+        if self.watcher.inbox_available and self.ledger.has_pending(self.config.inbox):
+            self.power.hold("jobs wait for a retry")
+        else:
+            self.power.release("the queue is empty")
 
     def _reload_config(self) -> None:
         """SIGHUP: read the config again. A broken one is said and the running one kept; inbox, outputs
@@ -377,6 +392,7 @@ class Daemon:
                   attempt=failed.attempts + failed.crashes, will_retry=False,
                   error_record=str(record) if record else None)
         self.copies.job_failed(failed)
+        self.notifier.job_finished(failed)
 
     def _finish(self, job: Job, path: Path, outcome: JobOutcome) -> None:
         transcript = outcome.transcript
@@ -402,6 +418,7 @@ class Daemon:
                  load_s=round(self.engine.info.load_s or 0.0, 2), write_s=round(write_s, 3), **timings,
                  memory=outcome.memory, speech=summary(transcript.stats.get("speech", {})))
         self.copies.job_done(done)
+        self.notifier.job_finished(done)
 
     # --- status -----------------------------------------------------------------------------
 
