@@ -28,7 +28,8 @@ from asrd.engine.protocol import JobProgress, JobRequest, JobStage
 from asrd.error_record import remove_error_record, write_error_record
 from asrd.hashing import sha256_file
 from asrd.ledger import IllegalTransition, Job, Ledger, backoff_s
-from asrd.lock import StateLock, holder_pid
+from asrd.lock import StateLock
+from asrd.lock_wait import acquire_or_wait
 from asrd.logging import get_logger
 from asrd.manifest import Manifest, path_key
 from asrd.output import cleanup_temp_files, write_outputs
@@ -89,10 +90,13 @@ class Daemon:
     # --- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> int:
+        self._install_signal_handlers()  # first: SIGTERM must end a wait for the lock too
         lock = StateLock(self.config.state_dir)
-        previous_pid = holder_pid(lock.path)  # a daemon that died holding the lock left its pid there
-        lock.acquire()  # AlreadyRunning propagates to the CLI: exit 1 naming the holder
-        self._install_signal_handlers()
+        # another asrd holding it is waited out, not exited on (launchd would respawn us forever);
+        # a daemon that died holding the lock left its pid there: its running jobs count a crash
+        acquired, previous_pid = acquire_or_wait(lock, self.stopping)
+        if not acquired:
+            return 0  # stopped while waiting: no status file written, it is the holder's
         try:
             self._start(previous_pid)
             errors = 0
