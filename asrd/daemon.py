@@ -77,7 +77,8 @@ class Daemon:
         self.ledger = Ledger(config.state_dir)
         self.manifest = Manifest(config.state_dir)
         self.transcripts = TranscriptStore(config.state_dir)
-        self.watcher = InboxWatcher(config.inbox, settle_s=config.watch.settle_s, rescan_s=config.watch.rescan_s)
+        self.watcher = InboxWatcher(config.inbox, settle_s=config.watch.settle_s, rescan_s=config.watch.rescan_s,
+                                    polling=config.watch.polling)
         self.engine = EngineProcess(config)
         self.stopping = threading.Event()
         self.started_at = time.time()
@@ -202,7 +203,7 @@ class Daemon:
         if any(key.split(".")[0] in ("inbox", "watch") for key in changed):
             self.watcher.stop()
             self.watcher = InboxWatcher(self.config.inbox, settle_s=self.config.watch.settle_s,
-                                        rescan_s=self.config.watch.rescan_s)
+                                        rescan_s=self.config.watch.rescan_s, polling=self.config.watch.polling)
             self.watcher.start()
         if any(key.split(".")[0] in ("engine", "model") for key in changed):
             self.engine.stop(reason="configuration reloaded")
