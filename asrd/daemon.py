@@ -31,6 +31,7 @@ from asrd.ledger import IllegalTransition, Job, Ledger, backoff_s
 from asrd.lock import StateLock
 from asrd.lock_wait import acquire_or_wait
 from asrd.logging import get_logger
+from asrd.macos.privacy import explain
 from asrd.manifest import Manifest, path_key
 from asrd.output import cleanup_temp_files, write_outputs
 from asrd.output_move import move_outputs
@@ -87,6 +88,7 @@ class Daemon:
         self._housekept = 0.0
         self._errors_dir = config.state_dir / "errors"  # error records that cannot go beside their recording
         self.copies = Copies(self.manifest, self.transcripts, config.outputs, self._errors_dir)
+        self._unreadable: dict[Path, tuple[int, int]] = {}  # files a read error kept from the ledger (not their fault)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -228,9 +230,13 @@ class Daemon:
             try:
                 sha = sha256_file(ready.path)
             except OSError as exc:  # offered again at the next rescan, not forgotten until a restart
-                log.warning("file.unreadable", file=str(ready.path), reason=str(exc))
+                if self._unreadable.get(ready.path) != (ready.size, ready.mtime_ns):  # said once, not per rescan
+                    self._unreadable[ready.path] = (ready.size, ready.mtime_ns)
+                    fix = explain(ready.path, exc) if isinstance(exc, PermissionError) else {}
+                    log.warning("file.unreadable", file=str(ready.path), reason=str(exc), **fix)
                 self.watcher.forget(ready.path)
                 return
+            self._unreadable.pop(ready.path, None)
             self.ledger.remember_hash(ready.path, ready.size, ready.mtime_ns, sha)
         before = self.ledger.by_content(ready.size, sha)
         job, created = self.ledger.offer(ready.path, ready.size, ready.mtime_ns, sha)
