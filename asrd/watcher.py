@@ -129,6 +129,18 @@ def _dir_identity(path: Path) -> tuple[int, int, float | None] | None:
     return (st.st_dev, st.st_ino, getattr(st, "st_birthtime", None))
 
 
+def listing_error(folder: Path) -> OSError | None:
+    """Why `folder` cannot be listed (and an entry of it looked at), or None if it can."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                entry.stat(follow_symlinks=False)  # needs search permission too
+                break
+    except OSError as exc:
+        return exc
+    return None
+
+
 def _creatable(inbox: Path) -> bool:
     """Never create /Volumes/<name>/...: that would fake an unmounted disk on the boot volume."""
     parts = inbox.parts
@@ -273,15 +285,11 @@ class InboxWatcher:
     def _readable(self) -> bool:
         """Can the inbox be listed? os.walk skips a folder it cannot read without a word, so an
         unreadable inbox (macOS privacy protection, permissions) would look empty."""
-        try:
-            with os.scandir(self.inbox) as entries:
-                for entry in entries:
-                    entry.stat(follow_symlinks=False)  # needs search permission too
-                    break
-        except (FileNotFoundError, NotADirectoryError):
+        error = listing_error(self.inbox)
+        if isinstance(error, (FileNotFoundError, NotADirectoryError)):
             return False  # gone between the stat and the listing: the next poll says so
-        except OSError as exc:
-            self._say_unreadable(exc)
+        if error is not None:
+            self._say_unreadable(error)
             return False
         if self.unreadable is not None:
             log.info("inbox.readable", inbox=str(self.inbox))
