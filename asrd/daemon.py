@@ -428,6 +428,7 @@ class Daemon:
             "started_at": self.started_at,
             "inbox": str(self.config.inbox),
             "inbox_available": self.config.inbox.is_dir(),
+            "inbox_unreadable": self.watcher.unreadable,  # why it cannot be listed (privacy protection, permissions)
             "waiting_files": [str(p) for p in self.watcher.waiting()],
             "engine": {"state": engine.state, "pid": engine.pid, "device": engine.device,
                        "load_s": None if engine.load_s is None else round(engine.load_s, 2),

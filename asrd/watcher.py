@@ -212,7 +212,8 @@ class InboxWatcher:
             try:
                 self.inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
             except OSError as exc:
-                log.warning("inbox.create_failed", inbox=str(self.inbox), error=str(exc))
+                log.warning("inbox.create_failed", inbox=str(self.inbox), error=str(exc),
+                            **(explain(self.inbox.parent, exc) if isinstance(exc, PermissionError) else {}))
         if not self._check_inbox(self._clock()) and self.unreadable is None:
             log.warning("inbox.missing", inbox=str(self.inbox))
             self._lost = True

@@ -28,6 +28,10 @@ def test_an_unreadable_inbox_is_said_once_and_watched_once_it_can_be_read(unpriv
         time.sleep(2 * MISSING_RECHECK_S + 1)  # two more probes: each would say it again if it were not once-only
         assert daemon.proc.poll() is None and daemon.count("inbox.unreadable") == 1
         assert daemon.count("inbox.watching") == 0 and daemon.count("inbox.missing") == 0
+        status = subprocess.run([sys.executable, "-m", "asrd", "status", "--config", str(daemon.config)],
+                                capture_output=True, text=True, timeout=60, env=user.env(), check=False,
+                                **user.popen_kwargs())
+        assert "(cannot be read: Permission denied; see `asrd doctor`)" in status.stdout, status.stdout + status.stderr
         os.chmod(daemon.inbox, 0o700)
         fixed = time.monotonic()
         daemon.wait_for(lambda e: e["event"] == "inbox.readable", 15)
