@@ -51,3 +51,5 @@ def test_eperm_on_a_mac_points_at_full_disk_access_even_outside_the_known_folder
     volume = privacy.explain(Path("/Volumes/Memos/inbox"), PermissionError(13, "Permission denied"), platform="darwin")
     assert volume["protected"].startswith("the volume Memos") and "grant_full_disk_access_to" in volume
     assert privacy.explain(Path("/Volumes/Memos/inbox"), None, platform="linux")["fix"].startswith("chmod")
+    stale = privacy.explain(Path("/Volumes/Memos/inbox"), OSError(5, "Input/output error"), platform="darwin")
+    assert stale == {"fix": "check that its volume is connected and healthy; asrd retries by itself"}

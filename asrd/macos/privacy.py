@@ -74,6 +74,8 @@ def explain(folder: Path, error: OSError | None = None, platform: str = sys.plat
     """Log/doctor fields for a folder asrd may not read: on a Mac whether privacy protection is the
     likely cause (a protected place, or EPERM, TCC's answer) and the binary to grant; else chmod."""
     chmod = f"chmod u+rx '{folder}' (or give it to the user asrd runs as); asrd retries by itself"
+    if error is not None and not isinstance(error, PermissionError):  # EIO, a share gone stale: not access
+        return {"fix": "check that its volume is connected and healthy; asrd retries by itself"}
     if platform != "darwin":
         return {"fix": chmod}
     area = protected_area(folder)
