@@ -37,7 +37,8 @@ def protected_area(path: Path, home: Path | None = None) -> str | None:
             if candidate.is_relative_to(home / relative):
                 return name
         parts = candidate.parts
-        if len(parts) > 2 and Path(*parts[:2]) == VOLUMES:
+        volume = Path(*parts[:3]) if len(parts) > 2 and Path(*parts[:2]) == VOLUMES else None
+        if volume is not None and os.path.realpath(volume) != "/":  # /Volumes/Macintosh HD is the boot disk
             return f"the volume {parts[2]} (external and network volumes are protected)"
     return None
 
