@@ -95,6 +95,8 @@ class ModelConfig:
 class WatchConfig:
     settle_s: float = field(default=2.0, metadata={"minimum": 0})
     rescan_s: float = field(default=60.0, metadata={"minimum": 1})
+    # auto: poll network volumes (they send no file events for other machines' writes); true/false: always/never
+    polling: str = field(default="auto", metadata=_choices("auto", "true", "false"))
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,8 @@ def _convert(key: str, value: Any, hint: Any, meta: Mapping[str, Any], ctx: _Con
             return _bad(ctx, key, value, "expected a path")
         return _resolve_path(value, ctx.base_dir)
     if hint is str:
+        if isinstance(value, bool) and {"true", "false"} <= set(meta.get("choices", ())):
+            value = "true" if value else "false"  # YAML reads `polling: true` as a bool
         if not isinstance(value, str):
             return _bad(ctx, key, value, f"expected text ({_describe(hint, meta)})")
         choices = meta.get("choices")

@@ -28,9 +28,11 @@ from asrd.engine.protocol import JobProgress, JobRequest, JobStage
 from asrd.error_record import remove_error_record, write_error_record
 from asrd.hashing import sha256_file
 from asrd.ledger import IllegalTransition, Job, Ledger, backoff_s
-from asrd.lock import StateLock, holder_pid
+from asrd.lock import StateLock
+from asrd.lock_wait import acquire_or_wait
 from asrd.logging import get_logger
 from asrd.macos.power import KeepAwake
+from asrd.macos.privacy import explain
 from asrd.manifest import Manifest, path_key
 from asrd.notify import Notifier
 from asrd.output import cleanup_temp_files, write_outputs
@@ -78,7 +80,8 @@ class Daemon:
         self.ledger = Ledger(config.state_dir)
         self.manifest = Manifest(config.state_dir)
         self.transcripts = TranscriptStore(config.state_dir)
-        self.watcher = InboxWatcher(config.inbox, settle_s=config.watch.settle_s, rescan_s=config.watch.rescan_s)
+        self.watcher = InboxWatcher(config.inbox, settle_s=config.watch.settle_s, rescan_s=config.watch.rescan_s,
+                                    polling=config.watch.polling)
         self.engine = EngineProcess(config)
         self.stopping = threading.Event()
         self.started_at = time.time()
@@ -89,14 +92,18 @@ class Daemon:
         self.copies = Copies(self.manifest, self.transcripts, config.outputs, self._errors_dir)
         self.power = KeepAwake(lambda: self.config.power.keep_awake)  # no idle sleep while there is work
         self.notifier = Notifier(lambda: self.config.notify)
+        self._unreadable: dict[Path, tuple[int, int]] = {}  # files a read error kept from the ledger (not their fault)
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> int:
+        self._install_signal_handlers()  # first: SIGTERM must end a wait for the lock too
         lock = StateLock(self.config.state_dir)
-        previous_pid = holder_pid(lock.path)  # a daemon that died holding the lock left its pid there
-        lock.acquire()  # AlreadyRunning propagates to the CLI: exit 1 naming the holder
-        self._install_signal_handlers()
+        # another asrd holding it is waited out, not exited on (launchd would respawn us forever);
+        # a daemon that died holding the lock left its pid there: its running jobs count a crash
+        acquired, previous_pid = acquire_or_wait(lock, self.stopping)
+        if not acquired:
+            return 0  # stopped while waiting: no status file written, it is the holder's
         try:
             self._start(previous_pid)
             errors = 0
@@ -213,7 +220,7 @@ class Daemon:
         if any(key.split(".")[0] in ("inbox", "watch") for key in changed):
             self.watcher.stop()
             self.watcher = InboxWatcher(self.config.inbox, settle_s=self.config.watch.settle_s,
-                                        rescan_s=self.config.watch.rescan_s)
+                                        rescan_s=self.config.watch.rescan_s, polling=self.config.watch.polling)
             self.watcher.start()
         if any(key.split(".")[0] in ("engine", "model") for key in changed):
             self.engine.stop(reason="configuration reloaded")
@@ -238,9 +245,13 @@ class Daemon:
             try:
                 sha = sha256_file(ready.path)
             except OSError as exc:  # offered again at the next rescan, not forgotten until a restart
-                log.warning("file.unreadable", file=str(ready.path), reason=str(exc))
+                if self._unreadable.get(ready.path) != (ready.size, ready.mtime_ns):  # said once, not per rescan
+                    self._unreadable[ready.path] = (ready.size, ready.mtime_ns)
+                    fix = explain(ready.path, exc) if isinstance(exc, PermissionError) else {}
+                    log.warning("file.unreadable", file=str(ready.path), reason=str(exc), **fix)
                 self.watcher.forget(ready.path)
                 return
+            self._unreadable.pop(ready.path, None)
             self.ledger.remember_hash(ready.path, ready.size, ready.mtime_ns, sha)
         before = self.ledger.by_content(ready.size, sha)
         job, created = self.ledger.offer(ready.path, ready.size, ready.mtime_ns, sha)
@@ -434,6 +445,7 @@ class Daemon:
             "started_at": self.started_at,
             "inbox": str(self.config.inbox),
             "inbox_available": self.config.inbox.is_dir(),
+            "inbox_unreadable": self.watcher.unreadable,  # why it cannot be listed (privacy protection, permissions)
             "waiting_files": [str(p) for p in self.watcher.waiting()],
             "engine": {"state": engine.state, "pid": engine.pid, "device": engine.device,
                        "load_s": None if engine.load_s is None else round(engine.load_s, 2),
