@@ -93,6 +93,7 @@ class Daemon:
         self.power = KeepAwake(lambda: self.config.power.keep_awake)  # no idle sleep while there is work
         self.notifier = Notifier(lambda: self.config.notify)
         self._unreadable: dict[Path, tuple[int, int]] = {}  # files a read error kept from the ledger (not their fault)
+        self._inbox_problem: str | None = None  # the unreadable inbox's error last announced
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -185,6 +186,7 @@ class Daemon:
             self._reload_config()
         for ready in self.watcher.poll():
             self._offer(ready)
+        self._announce_unreadable_inbox()
         if time.monotonic() - self._housekept >= HOUSEKEEPING_S:
             self._housekeeping()
         # nothing is handed out while the inbox is away: its recordings would only look missing
@@ -204,6 +206,14 @@ class Daemon:
             self.power.hold("jobs wait for a retry")
         else:
             self.power.release("the queue is empty")
+
+    def _announce_unreadable_inbox(self) -> None:
+        """Once per episode: asrd waits for the user to let it read the inbox (the log says how)."""
+        problem = self.watcher.unreadable
+        if problem and problem != self._inbox_problem:
+            self.notifier.problem("inbox.unreadable", str(self.config.inbox),
+                                  f"it may not read {self.config.inbox} ({problem}); `asrd logs` says how to fix it")
+        self._inbox_problem = problem
 
     def _reload_config(self) -> None:
         """SIGHUP: read the config again. A broken one is said and the running one kept; inbox, outputs

@@ -30,6 +30,7 @@ log = get_logger("asrd.notify")
 QUEUE_MAX = 100
 CLOSE_WAIT_S = 2.0  # at a stop, how long announcements still queued may take to go out
 _STOP = object()
+PROBLEM = "problem"  # not a job: something only the user can fix (a broken config, an unreadable inbox)
 
 Post = Callable[[str, dict[str, Any], float], None]
 
@@ -47,12 +48,23 @@ def summary(job: Job) -> dict[str, Any]:
 def message(info: dict[str, Any]) -> str:
     """One line for Notification Center: the file name, and length + RTF, or why it failed."""
     name = Path(info["file"]).name
+    if info["state"] == PROBLEM:
+        return f"asrd is waiting: {info['reason']}"
     if info["state"] == "done":
         figures = [f"{clock(info['audio_s'])} of audio"] if info["audio_s"] is not None else []
         if info["rtf"] is not None:
             figures.append(f"RTF {info['rtf']:.2f}")
         return f"Transcribed {name}" + (f" ({', '.join(figures)})" if figures else "")
     return f"Failed: {name}: {info['reason'] or 'no reason recorded'}"
+
+
+def announce_problem(event: str, where: str, reason: str, config: NotifyConfig | None = None) -> None:
+    """The same, at once, where no daemon runs yet (`asrd run` waiting for its config to be fixed:
+    the defaults then, as the config cannot be read). Bounded by osascript's and the webhook's
+    timeouts; never raises."""
+    notifier = Notifier(lambda: config or NotifyConfig())
+    notifier.problem(event, where, reason)
+    notifier.close(timeout=(config or NotifyConfig()).webhook_timeout_s + 1)
 
 
 def clock(seconds: float) -> str:
@@ -107,15 +119,31 @@ class Notifier:
             config = self._config()
             if job.state not in config.on:
                 return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._deliver_all, name="asrd-notify", daemon=True)
-                self._thread.start()
+            self._start()
             self._queue.put_nowait((summary(job), config.webhook, config.webhook_timeout_s))
         except queue.Full:
             log.warning("notify.failed", job_id=job.id, file=job.path,
                         reason=f"{QUEUE_MAX} announcements are waiting already; this one is dropped")
         except Exception as exc:  # noqa: BLE001 -- a bug here must not cost the job or the daemon
             log.warning("notify.failed", job_id=job.id, file=job.path, reason=f"{type(exc).__name__}: {exc}")
+
+    def problem(self, event: str, where: str, reason: str) -> None:
+        """Queue the announcement of a problem only the user can fix (asrd waits for it), under the
+        same `notify.on: [failed]` switch as a failed recording. Never blocks or raises."""
+        try:
+            config = self._config()
+            if "failed" not in config.on:
+                return
+            self._start()
+            info = {"job_id": None, "file": where, "state": PROBLEM, "event": event, "reason": reason}
+            self._queue.put_nowait((info, config.webhook, config.webhook_timeout_s))
+        except Exception as exc:  # noqa: BLE001 -- a bug here must not cost the daemon
+            log.warning("notify.failed", event=event, reason=f"{type(exc).__name__}: {exc}")
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._deliver_all, name="asrd-notify", daemon=True)
+            self._thread.start()
 
     def close(self, timeout: float = CLOSE_WAIT_S) -> None:
         """Let what is queued go out for up to `timeout` s; a hung webhook does not hold the stop."""

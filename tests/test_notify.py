@@ -182,3 +182,20 @@ def test_notify_config_keys_are_validated(tmp_path):
     path.write_text("notify:\n  on: []\n")
     assert load_config(path).notify.on == ()
 
+
+
+def test_a_problem_only_the_user_can_fix_is_announced_under_failed(shown, hooks):
+    from asrd.notify import announce_problem
+
+    hook = hooks()
+    announce_problem("config.invalid", "/cfg.yaml", 'the config is invalid ("engine.threads: 0")',
+                     NotifyConfig(webhook=hook.url))
+    [run] = shown()
+    [note] = run["notifications"]
+    assert note["text"].startswith("asrd is waiting: the config is invalid") and note["title"] == "asrd"
+    [posted] = hook.bodies  # announce_problem returns once it went out
+    assert posted["state"] == "problem" and posted["event"] == "config.invalid" and posted["file"] == "/cfg.yaml"
+    quiet = Notifier(lambda: NotifyConfig(on=()))
+    quiet.problem("inbox.unreadable", "/inbox", "no")  # notify.on: [] means nothing at all
+    settle(quiet)
+    assert len(shown()) == 1

@@ -8,17 +8,22 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from asrd.watcher import MISSING_RECHECK_S
 from tests.support.daemon import DaemonRun
+from tests.support.fake_tools import fake_path
 from tests.support.recordings import distinct_wav
 
 
 def test_an_unreadable_inbox_is_said_once_and_watched_once_it_can_be_read(unprivileged_user, speech3):
     user = unprivileged_user
-    daemon = DaemonRun(user.home / "x", user=user)
+    shown = user.home / "osascript.jsonl"  # a fake osascript first on PATH records the notifications
+    tools = fake_path(user.home / "bin", "osascript")
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{tools}", "FAKE_OSASCRIPT_LOG": str(shown)}
+    daemon = DaemonRun(user.home / "x", user=user, env=env)
     daemon.inbox.mkdir()
-    user.own(daemon.inbox)
+    user.own(daemon.inbox, user.home / "bin")
     os.chmod(daemon.inbox, 0)
     assert user.cannot_read(daemon.inbox)
     with daemon:
@@ -28,6 +33,9 @@ def test_an_unreadable_inbox_is_said_once_and_watched_once_it_can_be_read(unpriv
         time.sleep(2 * MISSING_RECHECK_S + 1)  # two more probes: each would say it again if it were not once-only
         assert daemon.proc.poll() is None and daemon.count("inbox.unreadable") == 1
         assert daemon.count("inbox.watching") == 0 and daemon.count("inbox.missing") == 0
+        assert shown.exists()  # the probes above gave the notifier seconds to deliver
+        notes = [n for line in shown.read_text().splitlines() for n in json.loads(line)["notifications"]]
+        assert len(notes) == 1 and str(daemon.inbox) in notes[0]["text"]  # told once, not only logged
         status = subprocess.run([sys.executable, "-m", "asrd", "status", "--config", str(daemon.config)],
                                 capture_output=True, text=True, timeout=60, env=user.env(), check=False,
                                 **user.popen_kwargs())
