@@ -39,6 +39,7 @@ from asrd.output import cleanup_temp_files, write_outputs
 from asrd.output_move import move_outputs
 from asrd.plural import count
 from asrd.policy import FAIL, FINISHED, RETRY, decide
+from asrd.recover import recover_outputs
 from asrd.stats import summary
 from asrd.status import write_status
 from asrd.transcript_store import TranscriptStore
@@ -265,12 +266,30 @@ class Daemon:
             self.ledger.remember_hash(ready.path, ready.size, ready.mtime_ns, sha)
         before = self.ledger.by_content(ready.size, sha)
         job, created = self.ledger.offer(ready.path, ready.size, ready.mtime_ns, sha)
+        if created and self._take_back(job, ready.path):
+            return
         if created:
             log.info("job.queued", job_id=job.id, file=str(ready.path), size=ready.size)
         elif before is not None and before.path != job.path:
             self._moved(job, before)
         elif job.path != path_key(ready.path):  # a copy: not transcribed again, but answered beside it
             self.copies.offer(job, ready.path)
+
+    def _take_back(self, job: Job, path: Path) -> bool:
+        """New to the ledger, yet transcribed before (asrd's state was lost): done again from the
+        JSON output beside it, with no second transcription and no `memo (2).txt` (asrd.recover)."""
+        found = recover_outputs(path, job.sha256, list(self.config.outputs), self.manifest)
+        if found is None:
+            return False
+        transcript = found.transcript
+        self.transcripts.save(transcript)
+        self.ledger.claim(job.id)
+        self.ledger.complete(job.id, [str(p) for p in found.outputs], transcript.duration_s,
+                             transcript.processing_s, transcript.rtf)
+        log.info("job.recovered", job_id=job.id, file=job.path, outputs=[str(p) for p in found.outputs],
+                 edited=[str(p) for p in found.edited] or None,
+                 reason="its outputs are beside it: transcribed before asrd's state was lost")
+        return True
 
     def _moved(self, job: Job, before: Job) -> None:
         """The recording was renamed or moved: its job follows it, and a done one's own unedited

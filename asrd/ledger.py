@@ -24,9 +24,11 @@ from typing import Any
 
 import psutil
 
+from asrd.logging import get_logger
 from asrd.manifest import path_key
-from asrd.sqlite_files import BUSY_TIMEOUT_S, create_private, init_wal
+from asrd.sqlite_files import BUSY_TIMEOUT_S, open_db
 
+log = get_logger("asrd.ledger")
 DB_NAME = "ledger.sqlite3"
 # retired: the job's content exists at no path any more (a half-copied file later completed, a file
 # overwritten with a new recording): neither done nor failed, never retried, not shown as a recording.
@@ -245,8 +247,11 @@ class Ledger:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = self.state_dir / DB_NAME
         self._clock = clock
-        create_private(self.path)
-        self._init_db()
+        self.set_aside = open_db(self.path, self._connect, migrate)  # a corrupt ledger, moved out of the way
+        if self.set_aside is not None:
+            log.error("state.corrupt", file=str(self.path), set_aside=str(self.set_aside),
+                      fix="nothing to do: asrd started a new ledger and takes finished recordings back from "
+                          "their outputs beside them")
 
     # -- connections and transactions
 
@@ -254,9 +259,6 @@ class Ledger:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         conn.row_factory = sqlite3.Row
         return conn
-
-    def _init_db(self) -> None:
-        init_wal(self._connect, migrate)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
