@@ -26,6 +26,7 @@ from asrd.copies import Copies
 from asrd.engine.process import DONE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
 from asrd.engine.protocol import JobProgress, JobRequest, JobStage
 from asrd.error_record import remove_error_record, write_error_record
+from asrd.faults import crash_point
 from asrd.hashing import sha256_file
 from asrd.ledger import IllegalTransition, Job, Ledger, backoff_s
 from asrd.lock import StateLock
@@ -349,6 +350,7 @@ class Daemon:
             job = self.ledger.claim(job.id)  # first: atomic, so nothing below races an `asrd transcribe`
         except IllegalTransition:
             return  # another asrd process took it between our look and our claim
+        crash_point("claimed")
         if self._locate(job) != HERE:
             return
         job = self.ledger.get(job.id)  # _locate may have followed the content to another path
@@ -447,6 +449,7 @@ class Daemon:
             transcript = self.transcripts.load(job.sha256, path) or transcript
         started = time.perf_counter()
         outputs = write_outputs(transcript, path, self.config.outputs, self.manifest)
+        crash_point("before_commit")
         write_s = time.perf_counter() - started
         remove_error_record(path, fallback_dir=self._errors_dir)
         done = self.ledger.complete(job.id, [str(p) for p in outputs], transcript.duration_s,

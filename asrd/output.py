@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from asrd.faults import crash_point
 from asrd.hashing import sha256_bytes
 from asrd.manifest import Manifest, path_key
 from asrd.names import NAME_MAX_BYTES, byte_len, cut_bytes, fit_name, name_max
@@ -613,7 +614,9 @@ def _write_set(
     replaced: list[Path] = []
     created: list[Path] = []
     try:
-        for fmt, data in rendered.items():
+        for n, (fmt, data) in enumerate(rendered.items()):
+            if n:
+                crash_point("between_outputs")
             path = output_path(base, fmt)
             if not _is_free(path, source, manifest, content_sha256):
                 raise _Taken(path)
