@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from asrd.config import Config
-from asrd.engine import bounds, compat
+from asrd.engine import bounds, compat, placement
 from asrd.engine import device as devices
 from asrd.engine.options import model_options
 from asrd.engine.protocol import FINISHING, RECOGNISING
@@ -77,9 +77,20 @@ class Timings:
         return {k: round(v, 3) for k, v in self.__dict__.items()}
 
 
-def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None = None) -> dict[str, Any]:
-    """Arguments for FunASR's AutoModel: the models of the preset (or overrides) on `device`;
+def model_placements(config: Config, device: str, torch_version: str) -> dict[str, placement.Placement]:
+    """Where each configured model runs when the ASR model runs on `device` (asrd.engine.placement)."""
+    return placement.plan(device, torch_version, [role for role, model in config.models().items() if model])
+
+
+def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None = None,
+                     torch_version: str | None = None) -> dict[str, Any]:
+    """Arguments for FunASR's AutoModel: the models of the preset (or overrides), the ASR model on
+    `device` and the others where asrd.engine.placement says, each asked for explicitly;
     `folders` (role -> local folder, from asrd.models.prepare) replaces hub ids."""
+    if torch_version is None:
+        import torch
+
+        torch_version = torch.__version__
     models = {**config.models(), **(folders or {})}
     kwargs: dict[str, Any] = {
         "model": models["asr"],
@@ -88,15 +99,17 @@ def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None
         "disable_update": True,  # else FunASR asks PyPI for a newer version at start
         "disable_pbar": True,
     }
+    requests = placement.device_kwargs(model_placements(config, device, torch_version))
     if models["vad"]:
         kwargs["vad_model"] = models["vad"]
-        kwargs["vad_kwargs"] = {"max_single_segment_time": int(config.model.max_segment_s * 1000)}
-        if device == "mps":
-            kwargs["vad_kwargs"]["device"] = "cpu"  # FSMN-VAD is ~5x slower on MPS than on the CPU
+        kwargs["vad_kwargs"] = {"max_single_segment_time": int(config.model.max_segment_s * 1000),
+                                **requests["vad_kwargs"]}
     if models["punc"]:
         kwargs["punc_model"] = models["punc"]
+        kwargs["punc_kwargs"] = requests["punc_kwargs"]
     if models["spk"]:
         kwargs["spk_model"] = models["spk"]
+        kwargs["spk_kwargs"] = requests["spk_kwargs"]
     return kwargs
 
 
@@ -108,6 +121,8 @@ class FunASREngine:
         self.model: Any = None  # funasr.AutoModel
         self.device = "cpu"
         self.choice: devices.DeviceChoice | None = None
+        self.placements: dict[str, placement.Placement] = {}
+        self.devices: dict[str, str] = {}  # role -> where its weights are, read after loading
         self.load_s = 0.0
         self._torch: Any = None
         self._fast_vad: Any = None  # asrd.engine.vad.FastVad, built on first use (engine.vad: fast)
@@ -135,12 +150,17 @@ class FunASREngine:
         with captured_output():
             from funasr import AutoModel
 
-            self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device, folders))
+            self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device, folders, torch.__version__))
+        self.device = devices.weights_device(self.model.model)  # FunASR falls back to the CPU silently
+        self.placements = model_placements(self.config, self.device, torch.__version__)
+        for role, where in self.placements.items():
+            if role != "asr" and where.device != self.device:
+                log.info("engine.model_placed", model=role, device=where.device, reason=where.reason)
+        self.devices = placement.verify(self.model, self.placements, log)
         self.load_s = time.perf_counter() - started
-        self.device = devices.weights_device(self.model.model)
         steps = compat.apply(self.device)  # what MPS lacks (float64), worked around before the first job
-        log.info("engine.loaded", device=self.device, requested=engine.device, reason=self.choice.reason,
-                 models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
+        log.info("engine.loaded", device=self.device, devices=self.devices, requested=engine.device,
+                 reason=self.choice.reason, models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
 
     @property
     def loaded(self) -> bool:
