@@ -23,6 +23,7 @@ from asrd.engine.options import model_options
 from asrd.engine.protocol import FINISHING, RECOGNISING
 from asrd.engine.quiet import captured_output
 from asrd.engine.sentences import Token, split_sentences
+from asrd.engine.shapes import PADDABLE, PaddedFrontend
 from asrd.engine.tags import parse_tags
 from asrd.logging import get_logger
 from asrd.presets import PRESETS
@@ -126,6 +127,9 @@ class FunASREngine:
         self.load_s = 0.0
         self._torch: Any = None
         self._fast_vad: Any = None  # asrd.engine.vad.FastVad, built on first use (engine.vad: fast)
+        self.pinned: str | None = None  # the device the daemon holds this engine to (asrd.engine.process)
+        self.bucket_shapes: bool | None = None  # bound ASR input shapes (asrd.engine.shapes); None: on MPS
+        self.shapes: set[tuple[int, ...]] = set()  # distinct ASR input shapes run while bounding them
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -217,6 +221,10 @@ class FunASREngine:
         """ASR (and speaker embeddings) per region, progress after each call; results in time order."""
         results: list[SegmentResult | None] = [None] * len(regions)
         options = self._options()
+        asr_options = dict(options)
+        if self.bucket_shapes if self.bucket_shapes is not None else self.device == "mps":
+            asr_options["frontend"] = PaddedFrontend(self.model.kwargs["frontend"], self.shapes,
+                                                     pad=type(self.model.model).__name__ in PADDABLE)
         total_s = sum(end - start for start, end in regions) / 1000
         done_s, done_n = 0.0, 0
         for batch in self.batches(regions):
@@ -225,7 +233,7 @@ class FunASREngine:
                      for start, end in (regions[i] for i in batch)]
             started = time.perf_counter()
             outputs = self.model.inference(clips, model=self.model.model, kwargs=self.model.kwargs,
-                                           batch_size=len(clips), **options)
+                                           batch_size=len(clips), **asr_options)
             timings.asr_s += time.perf_counter() - started
             for i, clip, output in zip(batch, clips, outputs):
                 start, end = regions[i]
