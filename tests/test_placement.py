@@ -92,3 +92,21 @@ def test_a_model_funasr_put_elsewhere_is_moved_and_its_inputs_follow(engine, mon
 def test_location():
     assert placement.location(torch.nn.Linear(2, 2)) == "cpu"
     assert placement.location(torch.nn.ReLU()) is None
+
+
+def test_asrd_devices_says_where_each_model_runs_and_why(tiny_models, tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from asrd.commands import devices_cmd
+    from tests.support.configs import write_config
+
+    config = write_config(tmp_path, "paraformer-zh", engine={"device": "auto"})
+    monkeypatch.setattr(torch.backends.mps, "is_built", lambda: True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch, "__version__", "2.8.0")
+    assert devices_cmd.main(argparse.Namespace(config=str(config))) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "engine.device=auto -> mps (first available in ['mps', 'cuda', 'cpu']: Apple GPU (Metal))" in lines
+    rows = {line.split()[0]: line.split(None, 2)[1:] for line in lines if line.startswith("  ")}
+    assert {role: row[0] for role, row in rows.items()} == {"asr": "mps", "vad": "cpu", "punc": "cpu", "spk": "cpu"}
+    assert "pytorch#160743" in rows["spk"][1] and "faster on the CPU" in rows["vad"][1]

@@ -147,7 +147,7 @@ class FunASREngine:
         self._torch = torch
         self.choice = devices.choose_device(engine.device, engine.device_priority, engine.fallback_on_error, torch)
         if self.choice.fell_back:
-            log.warning("engine.device_fallback", requested=self.choice.requested, device=self.choice.device,
+            log.warning("engine.device_fallback", scope="load", requested=self.choice.requested, device=self.choice.device,
                         reason=self.choice.reason)
         torch.set_num_threads(engine.threads)
         started = time.perf_counter()
