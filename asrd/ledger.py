@@ -393,6 +393,15 @@ class Ledger:
         jobs = self._read(sql + " ORDER BY mtime_ns, id LIMIT 1", params)
         return jobs[0] if jobs else None
 
+    def has_pending(self, under: str | os.PathLike[str]) -> bool:
+        """Is a job in `under` queued, due now or after its backoff? (One whose recording is missing
+        is not: it may never come back.) The daemon keeps the Mac awake while this holds."""
+        prefix = path_key(under).rstrip(os.sep) + os.sep
+        with closing(self._connect()) as conn:
+            return conn.execute(
+                "SELECT 1 FROM jobs WHERE state = 'queued' AND missing_since IS NULL"
+                " AND substr(path, 1, ?) = ? LIMIT 1", (len(prefix), prefix)).fetchone() is not None
+
     def queued(self, limit: int | None = None, now: float | None = None) -> list[Job]:
         """Queued jobs in the order next_due would hand them out: due ones oldest first, then the
         ones still backing off, soonest first."""

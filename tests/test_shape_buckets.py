@@ -93,5 +93,5 @@ def test_the_engine_is_recycled_past_max_shapes(tmp_path, tiny_models, monkeypat
     assert 1 <= after_short <= 2 < after_varied  # engine.max_shapes is 2: recycled after the second job
     assert pid is not None and gone is None and new_pid not in (None, pid)
     assert again == still == after_short and same_pid == new_pid  # a fresh count; no new shape: it stays
-    unbounded = serve(tmp_path / "off", monkeypatch, {}, [one, three, one])  # on the CPU: nothing counted
+    unbounded = serve(tmp_path / "off", monkeypatch, {}, [short, varied, short])  # on the CPU: nothing counted
     assert [(shapes_, pid is not None) for _, shapes_, pid in unbounded] == [(0, True)] * 3

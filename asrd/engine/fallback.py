@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from asrd.engine.device import freeze_loaded_objects
 from asrd.engine.funasr import FunASREngine, ProgressCallback
 from asrd.logging import get_logger
 from asrd.transcript import SourceInfo, Transcript
@@ -65,6 +66,7 @@ def transcribe(engine: FunASREngine, samples: np.ndarray, source: SourceInfo,
         cpu.load()
         transcript = cpu.transcribe(samples, source, on_progress, on_stage)
     finally:
-        cpu.unload()
+        cpu.unload()  # thaws every frozen object (asrd.engine.device.freeze_loaded_objects)...
+        freeze_loaded_objects()  # ...so the engine's own models are frozen again
     transcript.stats["device_fallback"] = {"from": device, "op": op, "error": text}
     return transcript

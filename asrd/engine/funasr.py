@@ -163,6 +163,7 @@ class FunASREngine:
         self.devices = placement.verify(self.model, self.placements, log)
         self.load_s = time.perf_counter() - started
         steps = compat.apply(self.device)  # what MPS lacks (float64), worked around before the first job
+        devices.freeze_loaded_objects()
         log.info("engine.loaded", device=self.device, devices=self.devices, requested=engine.device,
                  reason=self.choice.reason, models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
 
@@ -173,6 +174,7 @@ class FunASREngine:
     def unload(self) -> None:
         self.model = None
         self._fast_vad = None
+        devices.thaw_loaded_objects()
         if self._torch is not None:
             devices.empty_cache(self.device, self._torch)
 
