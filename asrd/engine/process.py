@@ -210,10 +210,7 @@ class EngineProcess:
 
     def _finished(self, outcome: JobOutcome, shapes: int = 0) -> JobOutcome:
         self.info.jobs_served += 1
-        if self._pinned and self.info.device != self._pinned:
-            self.stop(reason=f"moving to the {self._pinned}: {self.info.device_note}")
-        else:
-            self._recycle_if_due(outcome.memory, shapes)
+        self._recycle_if_due(outcome.memory, shapes)
         return outcome
 
     def _fell_back(self, message: protocol.DeviceFellBack) -> None:
@@ -280,7 +277,9 @@ class EngineProcess:
         used = engine_memory_mb(memory)
         limit_mb = engine.memory_limit_mb()
         self.info.memory_mb, self.info.memory_limit_mb, self.info.shapes = round(used), limit_mb, shapes
-        if engine.recycle_after_jobs and self.info.jobs_served % engine.recycle_after_jobs == 0:
+        if self._pinned and self.info.device != self._pinned:
+            self.stop(reason=f"moving to the {self._pinned}: {self.info.device_note}")
+        elif engine.recycle_after_jobs and self.info.jobs_served % engine.recycle_after_jobs == 0:
             self.stop(reason=f"recycled after {engine.recycle_after_jobs} jobs")
             log.info("engine.recycled", reason="jobs", jobs=engine.recycle_after_jobs)
         elif limit_mb and used > limit_mb:
