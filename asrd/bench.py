@@ -106,7 +106,8 @@ def funasr_variants(config: Config, device: str, options: dict[str, Any]) -> lis
         from funasr import AutoModel
 
         on_device = dict(automodel_kwargs(config, device))
-        on_device["vad_kwargs"] = {k: v for k, v in on_device.get("vad_kwargs", {}).items() if k != "device"}
+        for key in ("vad_kwargs", "punc_kwargs", "spk_kwargs"):  # as people run it: all on the ASR device
+            on_device[key] = {k: v for k, v in on_device.get(key, {}).items() if k != "device"}
         default = AutoModel(**on_device)
         vad_cpu = default
         if device != "cpu":

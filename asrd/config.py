@@ -62,8 +62,21 @@ class EngineConfig:
     # counts) before it is killed: a hung device initialisation or a stalled download
     load_timeout_s: float = field(default=600.0, metadata={"minimum": 1})
     recycle_after_jobs: int = field(default=50, metadata={"minimum": 0})
-    max_memory_mb: int = field(default=8000, metadata={"minimum": 0})
+    # the engine's memory figure (macOS: physical footprint; else RSS) that recycles it between jobs;
+    # None: half of this machine's RAM; 0: no limit
+    max_memory_mb: int | None = field(default=None, metadata={"minimum": 0})
+    # distinct input shapes the engine may run on MPS (each keeps a compiled graph for the process's
+    # life) before it is recycled between jobs; 0: no limit
+    max_shapes: int = field(default=128, metadata={"minimum": 0})
     idle_unload_s: float = field(default=600.0, metadata={"minimum": 0})
+
+    def memory_limit_mb(self) -> int:
+        """engine.max_memory_mb, or half of the machine's RAM when it is not set; 0: no limit."""
+        if self.max_memory_mb is not None:
+            return self.max_memory_mb
+        import psutil
+
+        return int(psutil.virtual_memory().total / 2**20 / 2)
 
     def timeout_for(self, audio_s: float) -> float:
         """Seconds a job may take before the engine is killed and the job retried."""

@@ -17,12 +17,13 @@ from typing import Any, Callable
 import numpy as np
 
 from asrd.config import Config
-from asrd.engine import bounds, compat
+from asrd.engine import bounds, compat, placement
 from asrd.engine import device as devices
 from asrd.engine.options import model_options
 from asrd.engine.protocol import FINISHING, RECOGNISING
 from asrd.engine.quiet import captured_output
 from asrd.engine.sentences import Token, split_sentences
+from asrd.engine.shapes import PADDABLE, PaddedFrontend
 from asrd.engine.tags import parse_tags
 from asrd.logging import get_logger
 from asrd.presets import PRESETS
@@ -77,9 +78,20 @@ class Timings:
         return {k: round(v, 3) for k, v in self.__dict__.items()}
 
 
-def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None = None) -> dict[str, Any]:
-    """Arguments for FunASR's AutoModel: the models of the preset (or overrides) on `device`;
+def model_placements(config: Config, device: str, torch_version: str) -> dict[str, placement.Placement]:
+    """Where each configured model runs when the ASR model runs on `device` (asrd.engine.placement)."""
+    return placement.plan(device, torch_version, [role for role, model in config.models().items() if model])
+
+
+def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None = None,
+                     torch_version: str | None = None) -> dict[str, Any]:
+    """Arguments for FunASR's AutoModel: the models of the preset (or overrides), the ASR model on
+    `device` and the others where asrd.engine.placement says, each asked for explicitly;
     `folders` (role -> local folder, from asrd.models.prepare) replaces hub ids."""
+    if torch_version is None:
+        import torch
+
+        torch_version = torch.__version__
     models = {**config.models(), **(folders or {})}
     kwargs: dict[str, Any] = {
         "model": models["asr"],
@@ -88,15 +100,17 @@ def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None
         "disable_update": True,  # else FunASR asks PyPI for a newer version at start
         "disable_pbar": True,
     }
+    requests = placement.device_kwargs(model_placements(config, device, torch_version))
     if models["vad"]:
         kwargs["vad_model"] = models["vad"]
-        kwargs["vad_kwargs"] = {"max_single_segment_time": int(config.model.max_segment_s * 1000)}
-        if device == "mps":
-            kwargs["vad_kwargs"]["device"] = "cpu"  # FSMN-VAD is ~5x slower on MPS than on the CPU
+        kwargs["vad_kwargs"] = {"max_single_segment_time": int(config.model.max_segment_s * 1000),
+                                **requests["vad_kwargs"]}
     if models["punc"]:
         kwargs["punc_model"] = models["punc"]
+        kwargs["punc_kwargs"] = requests["punc_kwargs"]
     if models["spk"]:
         kwargs["spk_model"] = models["spk"]
+        kwargs["spk_kwargs"] = requests["spk_kwargs"]
     return kwargs
 
 
@@ -108,9 +122,14 @@ class FunASREngine:
         self.model: Any = None  # funasr.AutoModel
         self.device = "cpu"
         self.choice: devices.DeviceChoice | None = None
+        self.placements: dict[str, placement.Placement] = {}
+        self.devices: dict[str, str] = {}  # role -> where its weights are, read after loading
         self.load_s = 0.0
         self._torch: Any = None
         self._fast_vad: Any = None  # asrd.engine.vad.FastVad, built on first use (engine.vad: fast)
+        self.pinned: str | None = None  # the device the daemon holds this engine to (asrd.engine.process)
+        self.bucket_shapes: bool | None = None  # bound ASR input shapes (asrd.engine.shapes); None: on MPS
+        self.shapes: set[tuple[int, ...]] = set()  # distinct ASR input shapes run while bounding them
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -128,20 +147,25 @@ class FunASREngine:
         self._torch = torch
         self.choice = devices.choose_device(engine.device, engine.device_priority, engine.fallback_on_error, torch)
         if self.choice.fell_back:
-            log.warning("engine.device_fallback", requested=self.choice.requested, device=self.choice.device,
+            log.warning("engine.device_fallback", scope="load", requested=self.choice.requested, device=self.choice.device,
                         reason=self.choice.reason)
         torch.set_num_threads(engine.threads)
         started = time.perf_counter()
         with captured_output():
             from funasr import AutoModel
 
-            self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device, folders))
+            self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device, folders, torch.__version__))
+        self.device = devices.weights_device(self.model.model)  # FunASR falls back to the CPU silently
+        self.placements = model_placements(self.config, self.device, torch.__version__)
+        for role, where in self.placements.items():
+            if role != "asr" and where.device != self.device:
+                log.info("engine.model_placed", model=role, device=where.device, reason=where.reason)
+        self.devices = placement.verify(self.model, self.placements, log)
         self.load_s = time.perf_counter() - started
-        self.device = devices.weights_device(self.model.model)
         steps = compat.apply(self.device)  # what MPS lacks (float64), worked around before the first job
         devices.freeze_loaded_objects()
-        log.info("engine.loaded", device=self.device, requested=engine.device, reason=self.choice.reason,
-                 models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
+        log.info("engine.loaded", device=self.device, devices=self.devices, requested=engine.device,
+                 reason=self.choice.reason, models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
 
     @property
     def loaded(self) -> bool:
@@ -199,6 +223,10 @@ class FunASREngine:
         """ASR (and speaker embeddings) per region, progress after each call; results in time order."""
         results: list[SegmentResult | None] = [None] * len(regions)
         options = self._options()
+        asr_options = dict(options)
+        if self.bucket_shapes if self.bucket_shapes is not None else self.device == "mps":
+            asr_options["frontend"] = PaddedFrontend(self.model.kwargs["frontend"], self.shapes,
+                                                     pad=type(self.model.model).__name__ in PADDABLE)
         total_s = sum(end - start for start, end in regions) / 1000
         done_s, done_n = 0.0, 0
         for batch in self.batches(regions):
@@ -207,7 +235,7 @@ class FunASREngine:
                      for start, end in (regions[i] for i in batch)]
             started = time.perf_counter()
             outputs = self.model.inference(clips, model=self.model.model, kwargs=self.model.kwargs,
-                                           batch_size=len(clips), **options)
+                                           batch_size=len(clips), **asr_options)
             timings.asr_s += time.perf_counter() - started
             for i, clip, output in zip(batch, clips, outputs):
                 start, end = regions[i]
