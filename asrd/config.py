@@ -53,6 +53,10 @@ class EngineConfig:
     # fast: asrd's FSMN-VAD (asrd/engine/vad.py), the same segments as FunASR's, several times
     # quicker; funasr: FunASR's own VAD call, for anyone who wants upstream exactly
     vad: str = field(default="fast", metadata=_choices("fast", "funasr"))
+    # how the ASR model is called: batched (several speech regions per call, the CPU and CUDA way), or
+    # sequential (one call at a time, adjacent regions merged up to model.merge_length_s: the MPS way,
+    # batch_size=1); auto: sequential on mps, batched elsewhere
+    calls: str = field(default="auto", metadata=_choices("auto", "batched", "sequential"))
     max_attempts: int = field(default=3, metadata={"minimum": 1})
     max_crashes: int = field(default=2, metadata={"minimum": 1})
     retry_delay_s: float = field(default=5.0, metadata={"minimum": 0})  # first retry's wait; doubles, max 5 min
@@ -97,8 +101,9 @@ class ModelConfig:
     use_itn: bool = True
     hotwords: tuple[str, ...] = ()
     max_segment_s: float = field(default=30.0, metadata={"minimum": 1})
-    # CPU: short speech regions share one batched ASR call up to this many padded seconds (0: one
-    # region per call). Batching only: every region keeps its own segment. Not on mps (batch_size=1).
+    # batched calls (CPU): short speech regions share one ASR call up to this many padded seconds;
+    # sequential calls (MPS): adjacent regions merged into one call up to this many seconds, cut back
+    # into regions by token timestamps. Each region keeps its own segment; 0: one region per call.
     merge_length_s: float = field(default=15.0, metadata={"minimum": 0})
     num_speakers: int | None = field(default=None, metadata={"minimum": 1})
     rich_tags: bool = False  # show SenseVoice's emotion/event tags in txt/srt/vtt/md (json always has them)

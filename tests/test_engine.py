@@ -132,11 +132,12 @@ def test_device_cache_emptied_once_per_job(sensevoice, monkeypatch, speech3):
     assert calls == ["mps"] * 3
 
 
-def test_mps_runs_one_segment_per_call_cuda_and_cpu_batch(sensevoice, monkeypatch):
+def test_mps_calls_one_at_a_time_cuda_and_cpu_batch(sensevoice, monkeypatch):
     regions = [(0, 5000), (6000, 8000), (9000, 30000)]
     monkeypatch.setattr(sensevoice, "device", "mps")
-    assert sensevoice.batches(regions) == [[0], [1], [2]]
+    assert sensevoice.sequential and sensevoice.asr_calls(regions) == 2  # 0-8 s merged (15 s cap); 21 s alone
     monkeypatch.setattr(sensevoice, "device", "cuda")
+    assert not sensevoice.sequential
     assert sorted(i for batch in sensevoice.batches(regions) for i in batch) == [0, 1, 2]
     assert sensevoice.batches(regions) == [[1, 0, 2]]
     monkeypatch.setattr(sensevoice, "device", "cpu")  # merge_length_s 15: 2 s + 5 s padded to 10 s; 21 s alone
