@@ -75,3 +75,19 @@ def test_vad_runs_on_the_cpu_beside_the_gpu_and_engine_loaded_says_where_each_mo
     samples = audio.decode(speech3[0] / "speech3.wav").samples
     assert len(engine.transcribe(samples, SOURCE).segments) >= 1
     assert next(auto.vad_model.parameters()).device.type == "cpu"  # a job does not move it
+
+
+def test_sensevoice_alignment_on_the_host_gives_the_gpus_path():
+    """compat.alignment_on_host: the same Viterbi path as FunASR's on the GPU, from the CPU."""
+    from funasr.models.sense_voice.utils.ctc_alignment import ctc_forced_align
+
+    from asrd.engine.compat import alignment_on_host
+
+    generator = torch.Generator().manual_seed(0)
+    for frames, tokens in [(40, 6), (250, 40), (500, 90)]:
+        log_probs = torch.randn(1, frames, 300, generator=generator).log_softmax(-1).cuda()
+        targets = torch.randint(1, 300, (1, tokens), generator=generator).cuda()
+        lengths, target_lengths = torch.tensor([frames]).cuda(), torch.tensor([tokens]).cuda()
+        on_gpu = ctc_forced_align(log_probs, targets.clone(), lengths, target_lengths)
+        on_host = alignment_on_host(ctc_forced_align)(log_probs, targets.clone(), lengths, target_lengths)
+        assert on_host.device == on_gpu.device and torch.equal(on_host, on_gpu)

@@ -199,3 +199,16 @@ def test_the_loaded_models_are_out_of_the_collectors_reach_and_a_jobs_cycles_are
     devices.thaw_loaded_objects()  # what unload() does: the models can be reclaimed again
     assert gc.get_freeze_count() == 0
     devices.freeze_loaded_objects()
+
+
+def test_cuda_batches_are_funasrs_own_groups():
+    """FunASR closes a group after the region that reaches the cap (so a group may pass it by one
+    region), and puts a region of 60 s or more in a group that ends with it."""
+    from asrd.engine.funasr import funasr_batches
+
+    regions = [(0, 4000), (5000, 6000), (7000, 9000), (10000, 13000), (14000, 80000), (81000, 82500)]
+    # shortest first: 1, 1.5, 2 s (2 s x 3 = 6 s reaches the cap: closed with it), 3, 4 s (8 s), 66 s
+    assert funasr_batches(regions, 6000) == [[1, 5, 2], [3, 0], [4]]
+    assert funasr_batches(regions, 300_000) == [[1, 5, 2, 3, 0, 4]]  # the 66 s region is last: it ends the group
+    assert funasr_batches([(0, 70000), (0, 1000)], 300_000) == [[1, 0]]
+    assert funasr_batches([], 300_000) == []

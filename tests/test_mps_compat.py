@@ -17,22 +17,28 @@ from tests.support.tiny_models import speech_bursts
 
 @pytest.fixture
 def cif(monkeypatch):
-    """FunASR's cif_predictor module; whatever a test's compat.apply patches in it is undone after."""
+    """FunASR's cif_predictor module; whatever a test's compat.apply patches in it (and in
+    SenseVoice's module) is undone after."""
     from funasr.models.paraformer import cif_predictor
+    from funasr.models.sense_voice import model as sense_voice
 
     monkeypatch.setattr(cif_predictor, "cif_wo_hidden_v1", cif_predictor.cif_wo_hidden_v1)
+    monkeypatch.setattr(sense_voice, "ctc_forced_align", sense_voice.ctc_forced_align)
     return cif_predictor
 
 
 def test_applied_on_mps_only_and_once(cif):
-    original = cif.cif_wo_hidden_v1
-    assert compat.apply("cpu") == [] and compat.apply("cuda") == []
-    assert cif.cif_wo_hidden_v1 is original
-    assert compat.apply("mps") == ["cif_float64_cumsum_on_cpu"]
+    from funasr.models.sense_voice import model as sense_voice
+
+    original, align = cif.cif_wo_hidden_v1, sense_voice.ctc_forced_align
+    assert compat.apply("cpu") == [] and sense_voice.ctc_forced_align is align
+    assert compat.apply("cuda") == ["ctc_alignment_on_cpu"]  # any GPU: the alignment loop is launch-bound
+    assert cif.cif_wo_hidden_v1 is original and sense_voice.ctc_forced_align.__wrapped__ is align
+    assert compat.apply("mps") == ["ctc_alignment_on_cpu", "cif_float64_cumsum_on_cpu"]
     patched = cif.cif_wo_hidden_v1
     assert patched is not original and patched.__wrapped__ is original
     compat.apply("mps")  # an engine reloaded in the same process: not wrapped twice
-    assert cif.cif_wo_hidden_v1 is patched
+    assert cif.cif_wo_hidden_v1 is patched and sense_voice.ctc_forced_align.__wrapped__ is align
 
 
 class DeviceAlphas:
