@@ -38,9 +38,9 @@ def empty(path: Path) -> Path:
     return _write(path, b"")
 
 
-def text(path: Path) -> Path:
-    """Meeting notes saved under a recording's name."""
-    return _write(path, b"Agenda: budget, hiring, the offsite.\n" * 40)
+def text(path: Path, topic: str = "the offsite") -> Path:
+    """Meeting notes saved under a recording's name (`topic` makes each its own content)."""
+    return _write(path, f"Agenda: budget, hiring, {topic}.\n".encode() * 40)
 
 
 def truncated(path: Path, fmt: str) -> Path:
