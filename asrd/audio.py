@@ -443,7 +443,7 @@ def _pyav_blocks(p: Path, container, stream) -> Iterator[tuple[np.ndarray, int]]
     """Decode one stream's packets; a bad packet is skipped (as ffmpeg does), a bad demux isn't."""
     import av
 
-    decoded = skipped = 0
+    accepted = skipped = 0
     packets = container.demux(stream)
     while True:
         try:
@@ -457,11 +457,12 @@ def _pyav_blocks(p: Path, container, stream) -> Iterator[tuple[np.ndarray, int]]
         except av.error.FFmpegError:  # InvalidData, or EPERM from a packet cut out of place
             skipped += 1
             continue
+        accepted += bool(packet.size)
         for frame in frames:
-            decoded += 1
             yield _frame_mono(frame), frame.sample_rate
-    if skipped and not decoded:
-        raise AudioError(p, f"undecodable audio data ({skipped} packets rejected by the decoder)")
+    if skipped and skipped >= accepted:  # a bad packet here and there is skipped, as ffmpeg does
+        raise AudioError(p, f"undecodable audio data ({skipped} of {skipped + accepted} packets rejected "
+                            "by the decoder)")
 
 
 def _frame_mono(frame) -> np.ndarray:
