@@ -425,7 +425,9 @@ class InboxWatcher:
                 del self._candidates[path]
                 if sig is None:
                     self._reported.pop(path, None)
-                    if st is not None:  # a FIFO, socket or device under a recording's name
+                    if st is not None and stat.S_ISDIR(st.st_mode):  # a folder link's hint
+                        self._odd_folder(path)
+                    elif st is not None:  # a FIFO, socket or device under a recording's name
                         self._skip(path, st, _not_a_file(st))
                 continue
             assert st is not None

@@ -33,8 +33,8 @@ BROKEN = {
     "film.mp4": (hostile.video_only, "no audio stream (video only)"),
     "bomb.wav": (hostile.hours_at_one_hertz, "too long: its header says 6.11 h, over limits.max_duration_s (6 h)"),
     "claims 2 GB.wav": (hostile.claims_gigabytes, "truncated: header promises 67108.9 s, file holds 1.0 s"),
-    "big.wav": (lambda p: hostile.sparse_wav(p, MAX_BYTES + 1), f"too large: {MAX_BYTES + 1} bytes, over "
-                                                                f"limits.max_bytes ({MAX_BYTES})"),
+    "big.wav": (lambda p: hostile.sparse_wav(p, MAX_BYTES + 1),
+                f"too large: {MAX_BYTES + 1} bytes, over limits.max_bytes ({MAX_BYTES})"),
     "lying atom.m4a": (hostile.m4a_with_lying_atom, "truncated: its 'udta' box promises"),
     "L" * 246 + ".wav": (lambda p: hostile.text(p, "names"), "not audio"),  # its record's name must be shortened to fit
 }
