@@ -49,6 +49,7 @@ GOOD = {
     "really an mp3.m4a": hostile.mp3_named,
     "garbage atom.m4a": hostile.m4a_with_garbage_atom,
 }
+NFD_COPY = unicodedata.normalize("NFD", "Kopie von Ünïcode.wav")  # a byte-identical copy of "good one.wav"
 SKIPPED = {"pipe.wav": "a named pipe (FIFO)", "socket.wav": "a socket", "folder.wav": "a folder, not a recording",
            "linked folder": "a link to a folder: not followed", "loop": "a link to a folder: not followed"}
 
@@ -65,6 +66,7 @@ def hostile_run(speech3, tiny_models):
     for name, make in GOOD.items():
         make(inbox / name) if make else distinct_wav(clip, inbox / name)
     (inbox / "clash.txt").write_text("my own notes\n")
+    shutil.copy(inbox / "good one.wav", inbox / NFD_COPY)
     hostile.silence(inbox / "silence.wav")
     hostile.fifo(inbox / "pipe.wav")
     sock = hostile.unix_socket(inbox / "socket.wav")
@@ -95,7 +97,7 @@ def answered(hostile_run):
     daemon, outside = hostile_run
     inbox = daemon.inbox
     expected = [error_record_path(inbox / name) for name in BROKEN]
-    expected += [(inbox / name).with_suffix(".txt") for name in [*GOOD, "silence.wav", "link.wav"]
+    expected += [(inbox / name).with_suffix(".txt") for name in [*GOOD, "silence.wav", "link.wav", NFD_COPY]
                  if name != "clash.wav"]
     expected.append(inbox / "clash.wav.txt")
     try:
@@ -127,6 +129,14 @@ def test_a_good_recording_among_them_is_transcribed(answered, name):
     doc = json.loads(path.with_name(base + ".json").read_text())
     assert doc["source"]["path"] == str(path) and len(doc["segments"]) == 3
     assert not error_record_path(path).exists()
+
+
+def test_a_copy_under_an_nfd_name_gets_its_own_transcripts_from_the_one_transcription(answered):
+    daemon, _ = answered
+    copy = daemon.inbox / NFD_COPY
+    doc = json.loads(copy.with_suffix(".json").read_text())
+    assert doc["source"]["path"] == str(copy) and len(doc["segments"]) == 3
+    assert daemon.count("copy.done") == 1 and daemon.count("job.started", file=str(copy)) == 0
 
 
 def test_the_users_own_file_with_the_transcripts_name_is_untouched(answered):
