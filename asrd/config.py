@@ -13,6 +13,7 @@ import difflib
 import os
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,6 +27,7 @@ FORMATS = ("txt", "srt", "vtt", "json", "md")
 DEVICES = ("mps", "cuda", "cpu")
 LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
 DEFAULT = "default"
+NOTIFY_EVENTS = ("done", "failed")
 JOB_TIMEOUT_FACTOR, JOB_TIMEOUT_BASE_S = 2.0, 120.0
 
 
@@ -93,6 +95,21 @@ class ModelConfig:
 class WatchConfig:
     settle_s: float = field(default=2.0, metadata={"minimum": 0})
     rescan_s: float = field(default=60.0, metadata={"minimum": 1})
+    # auto: poll network volumes (they send no file events for other machines' writes); true/false: always/never
+    polling: str = field(default="auto", metadata=_choices("auto", "true", "false"))
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    # which finished jobs to announce; [] = none
+    on: tuple[str, ...] = field(default=("failed",), metadata={**_choices(*NOTIFY_EVENTS), "empty_ok": True})
+    webhook: str | None = field(default=None, metadata={"url": True})  # POSTed each announced job's summary
+    webhook_timeout_s: float = field(default=5.0, metadata={"minimum": 1})
+
+
+@dataclass(frozen=True)
+class PowerConfig:
+    keep_awake: bool = True  # macOS: no idle sleep while jobs are queued or running (caffeinate)
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,8 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    power: PowerConfig = field(default_factory=PowerConfig)
     # dotted key -> where its value came from ("default" or the config file's path)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     # model keys the config file set explicitly (null included: that switches a role off)
@@ -250,6 +269,8 @@ def _build(cls: type, data: Any, prefix: str, ctx: _Context) -> Any:
         return cls()
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in ("sources", "explicit_models")}
     hints = typing.get_type_hints(cls)
+    if True in data and "on" in fields and "on" not in data:  # YAML 1.1 reads a bare `on:` key as true
+        data = {("on" if key is True else key): value for key, value in data.items()}
     for key in data:
         if key not in fields:
             ctx.problems.append(_unknown_key(prefix, str(key), list(fields)))
@@ -290,7 +311,7 @@ def _convert(key: str, value: Any, hint: Any, meta: Mapping[str, Any], ctx: _Con
             return _INVALID
         if meta.get("choices") and len(set(converted)) != len(converted):
             return _bad(ctx, key, value, "lists each entry more than once")
-        if meta.get("choices") and not converted:  # no outputs, no device to try: nothing could work
+        if meta.get("choices") and not converted and not meta.get("empty_ok"):  # no outputs, no device to try: nothing could work
             return _bad(ctx, key, value, f"list at least one of: {', '.join(meta['choices'])}")
         return tuple(converted)
     if hint is bool:
@@ -314,11 +335,15 @@ def _convert(key: str, value: Any, hint: Any, meta: Mapping[str, Any], ctx: _Con
             return _bad(ctx, key, value, "expected a path")
         return _resolve_path(value, ctx.base_dir)
     if hint is str:
+        if isinstance(value, bool) and {"true", "false"} <= set(meta.get("choices", ())):
+            value = "true" if value else "false"  # YAML reads `polling: true` as a bool
         if not isinstance(value, str):
             return _bad(ctx, key, value, f"expected text ({_describe(hint, meta)})")
         choices = meta.get("choices")
         if choices and value not in choices:
             return _bad(ctx, key, value, f"use one of: {', '.join(choices)}")
+        if meta.get("url") and not _is_web_url(value):
+            return _bad(ctx, key, value, "give an http:// or https:// URL (or null for none)")
         if key.startswith("model.") and _looks_like_path(value):
             return str(_resolve_path(value, ctx.base_dir))
         return value
@@ -360,6 +385,15 @@ def _kind(value: Any) -> str:
 def _looks_like_path(value: str) -> bool:
     """Local folders start like paths; hub ids ('iic/SenseVoiceSmall') and aliases ('fsmn-vad') don't."""
     return value.startswith(("/", "~", "./", "../", ".\\")) or value in (".", "..")
+
+
+def _is_web_url(value: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _resolve_path(value: str, base_dir: Path) -> Path:

@@ -56,6 +56,11 @@ def _report(error: ConfigError, path: Path | None) -> None:
               fix="edit the file; asrd starts as soon as it is valid (no restart needed)")
     if sys.stderr.isatty():
         print(f"asrd: {error}\nasrd: waiting for the config to be fixed (Ctrl-C to quit)", file=sys.stderr)
+    from asrd.notify import announce_problem
+
+    first = problems[0]["problem"] if problems else str(error)
+    announce_problem("config.invalid", str(path or "config"), f"the config {path or ''} is invalid ({first}); "
+                     "asrd starts as soon as it is fixed")
 
 
 def _line_of(problem: str, text: str) -> dict[str, Any]:

@@ -26,16 +26,22 @@ from asrd.copies import Copies
 from asrd.engine.process import DONE, ERROR, LOAD_FAILED, EngineProcess, JobOutcome
 from asrd.engine.protocol import JobProgress, JobRequest, JobStage
 from asrd.error_record import remove_error_record, write_error_record
+from asrd.faults import crash_point
 from asrd.hashing import sha256_file
 from asrd.ledger import IllegalTransition, Job, Ledger, backoff_s
-from asrd.lock import StateLock, holder_pid
+from asrd.lock import StateLock
+from asrd.lock_wait import acquire_or_wait
 from asrd.logging import get_logger
 from asrd.macos.dataless import is_dataless
+from asrd.macos.power import KeepAwake
+from asrd.macos.privacy import explain
 from asrd.manifest import Manifest, on_disk, path_key
+from asrd.notify import Notifier
 from asrd.output import cleanup_temp_files, write_outputs
 from asrd.output_move import move_outputs
 from asrd.plural import count
 from asrd.policy import FAIL, FINISHED, RETRY, decide
+from asrd.recover import recover_outputs
 from asrd.stats import summary
 from asrd.status import write_status
 from asrd.transcript_store import TranscriptStore
@@ -77,7 +83,8 @@ class Daemon:
         self.ledger = Ledger(config.state_dir)
         self.manifest = Manifest(config.state_dir)
         self.transcripts = TranscriptStore(config.state_dir)
-        self.watcher = InboxWatcher(config.inbox, settle_s=config.watch.settle_s, rescan_s=config.watch.rescan_s)
+        self.watcher = InboxWatcher(config.inbox, settle_s=config.watch.settle_s, rescan_s=config.watch.rescan_s,
+                                    polling=config.watch.polling)
         self.engine = EngineProcess(config)
         self.stopping = threading.Event()
         self.started_at = time.time()
@@ -86,14 +93,21 @@ class Daemon:
         self._housekept = 0.0
         self._errors_dir = config.state_dir / "errors"  # error records that cannot go beside their recording
         self.copies = Copies(self.manifest, self.transcripts, config.outputs, self._errors_dir)
+        self.power = KeepAwake(lambda: self.config.power.keep_awake)  # no idle sleep while there is work
+        self.notifier = Notifier(lambda: self.config.notify)
+        self._unreadable: dict[Path, tuple[int, int]] = {}  # files a read error kept from the ledger (not their fault)
+        self._inbox_problem: str | None = None  # the unreadable inbox's error last announced
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> int:
+        self._install_signal_handlers()  # first: SIGTERM must end a wait for the lock too
         lock = StateLock(self.config.state_dir)
-        previous_pid = holder_pid(lock.path)  # a daemon that died holding the lock left its pid there
-        lock.acquire()  # AlreadyRunning propagates to the CLI: exit 1 naming the holder
-        self._install_signal_handlers()
+        # another asrd holding it is waited out, not exited on (launchd would respawn us forever);
+        # a daemon that died holding the lock left its pid there: its running jobs count a crash
+        acquired, previous_pid = acquire_or_wait(lock, self.stopping)
+        if not acquired:
+            return 0  # stopped while waiting: no status file written, it is the holder's
         try:
             self._start(previous_pid)
             errors = 0
@@ -163,6 +177,8 @@ class Daemon:
         log.info("daemon.stopping", queued=self.ledger.counts()["queued"])
         self.watcher.stop()
         self.engine.stop(reason="daemon stopping")
+        self.power.release("daemon stopping")
+        self.notifier.close()
         self._current = None
         self._write_status(force=True, running=False)
         log.info("daemon.stopped")
@@ -173,16 +189,34 @@ class Daemon:
             self._reload_config()
         for ready in self.watcher.poll():
             self._offer(ready)
+        self._announce_unreadable_inbox()
         if time.monotonic() - self._housekept >= HOUSEKEEPING_S:
             self._housekeeping()
         # nothing is handed out while the inbox is away: its recordings would only look missing
         job = self.ledger.next_due(time.time(), under=self.config.inbox) if self.watcher.inbox_available else None
         if job is not None:
+            self.power.hold("a job is due")
             self._work(job)
             return
+        self._power_when_idle()
         self.engine.unload_if_idle()
         self._write_status()
         self.watcher.wake().wait(max(0.05, min(IDLE_WAIT_S, self.watcher.next_poll_in())))
+
+    def _power_when_idle(self) -> None:
+        """Jobs waiting out a retry's backoff still keep the Mac awake; an empty queue lets it sleep."""
+        if self.watcher.inbox_available and self.ledger.has_pending(self.config.inbox):
+            self.power.hold("jobs wait for a retry")
+        else:
+            self.power.release("the queue is empty")
+
+    def _announce_unreadable_inbox(self) -> None:
+        """Once per episode: asrd waits for the user to let it read the inbox (the log says how)."""
+        problem = self.watcher.unreadable
+        if problem and problem != self._inbox_problem:
+            self.notifier.problem("inbox.unreadable", str(self.config.inbox),
+                                  f"it may not read {self.config.inbox} ({problem}); `asrd logs` says how to fix it")
+        self._inbox_problem = problem
 
     def _reload_config(self) -> None:
         """SIGHUP: read the config again. A broken one is said and the running one kept; inbox, outputs
@@ -199,7 +233,7 @@ class Daemon:
         if any(key.split(".")[0] in ("inbox", "watch") for key in changed):
             self.watcher.stop()
             self.watcher = InboxWatcher(self.config.inbox, settle_s=self.config.watch.settle_s,
-                                        rescan_s=self.config.watch.rescan_s)
+                                        rescan_s=self.config.watch.rescan_s, polling=self.config.watch.polling)
             self.watcher.start()
         if any(key.split(".")[0] in ("engine", "model", "limits") for key in changed):
             self.engine.stop(reason="configuration reloaded")
@@ -227,18 +261,40 @@ class Daemon:
             try:
                 sha = sha256_file(ready.path)
             except OSError as exc:  # offered again at the next rescan, not forgotten until a restart
-                log.warning("file.unreadable", file=str(ready.path), reason=str(exc))
+                if self._unreadable.get(ready.path) != (ready.size, ready.mtime_ns):  # said once, not per rescan
+                    self._unreadable[ready.path] = (ready.size, ready.mtime_ns)
+                    fix = explain(ready.path, exc) if isinstance(exc, PermissionError) else {}
+                    log.warning("file.unreadable", file=str(ready.path), reason=str(exc), **fix)
                 self.watcher.forget(ready.path)
                 return
+            self._unreadable.pop(ready.path, None)
             self.ledger.remember_hash(ready.path, ready.size, ready.mtime_ns, sha)
         before = self.ledger.by_content(ready.size, sha)
         job, created = self.ledger.offer(ready.path, ready.size, ready.mtime_ns, sha)
+        if created and self._take_back(job, ready.path):
+            return
         if created:
             log.info("job.queued", job_id=job.id, file=str(ready.path), size=ready.size)
         elif before is not None and before.path != job.path:
             self._moved(job, before)
         elif job.path != path_key(ready.path):  # a copy: not transcribed again, but answered beside it
             self.copies.offer(job, ready.path)
+
+    def _take_back(self, job: Job, path: Path) -> bool:
+        """New to the ledger, yet transcribed before (asrd's state was lost): done again from the
+        JSON output beside it, with no second transcription and no `memo (2).txt` (asrd.recover)."""
+        found = recover_outputs(path, job.sha256, list(self.config.outputs), self.manifest)
+        if found is None:
+            return False
+        transcript = found.transcript
+        self.transcripts.save(transcript)
+        self.ledger.claim(job.id)
+        self.ledger.complete(job.id, [str(p) for p in found.outputs], transcript.duration_s,
+                             transcript.processing_s, transcript.rtf)
+        log.info("job.recovered", job_id=job.id, file=job.path, outputs=[str(p) for p in found.outputs],
+                 edited=[str(p) for p in found.edited] or None,
+                 reason="its outputs are beside it: transcribed before asrd's state was lost")
+        return True
 
     def _moved(self, job: Job, before: Job) -> None:
         """The recording was renamed or moved: its job follows it, and a done one's own unedited
@@ -300,6 +356,7 @@ class Daemon:
             job = self.ledger.claim(job.id)  # first: atomic, so nothing below races an `asrd transcribe`
         except IllegalTransition:
             return  # another asrd process took it between our look and our claim
+        crash_point("claimed")
         if self._locate(job) != HERE:
             return
         job = self.ledger.get(job.id)  # _locate may have followed the content to another path
@@ -383,6 +440,7 @@ class Daemon:
                   attempt=failed.attempts + failed.crashes, will_retry=False,
                   error_record=str(record) if record else None)
         self.copies.job_failed(failed)
+        self.notifier.job_finished(failed)
 
     def _finish(self, job: Job, path: Path, outcome: JobOutcome) -> None:
         transcript = outcome.transcript
@@ -397,6 +455,7 @@ class Daemon:
             transcript = self.transcripts.load(job.sha256, path) or transcript
         started = time.perf_counter()
         outputs = write_outputs(transcript, path, self.config.outputs, self.manifest)
+        crash_point("before_commit")
         write_s = time.perf_counter() - started
         remove_error_record(path, fallback_dir=self._errors_dir)
         done = self.ledger.complete(job.id, [str(p) for p in outputs], transcript.duration_s,
@@ -408,6 +467,7 @@ class Daemon:
                  load_s=round(self.engine.info.load_s or 0.0, 2), write_s=round(write_s, 3), **timings,
                  memory=outcome.memory, speech=summary(transcript.stats.get("speech", {})))
         self.copies.job_done(done)
+        self.notifier.job_finished(done)
 
     # --- status -----------------------------------------------------------------------------
 
@@ -423,6 +483,7 @@ class Daemon:
             "started_at": self.started_at,
             "inbox": str(self.config.inbox),
             "inbox_available": self.config.inbox.is_dir(),
+            "inbox_unreadable": self.watcher.unreadable,  # why it cannot be listed (privacy protection, permissions)
             "waiting_files": [str(p) for p in self.watcher.waiting()],
             "engine": {"state": engine.state, "pid": engine.pid, "device": engine.device,
                        "load_s": None if engine.load_s is None else round(engine.load_s, 2),

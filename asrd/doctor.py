@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Callable
 
 from asrd.config import Config
+from asrd.macos import privacy
+from asrd.volumes import volume_of
+from asrd.watcher import POLLING_INTERVAL_S, listing_error
 
 MIN_PYTHON = (3, 10)
 MINIMUMS = {"torch": (2, 1), "funasr": (1, 2)}
@@ -137,14 +140,10 @@ def check_inbox(config: Config) -> Check:
         return Check("inbox", "fail", f"{inbox} does not exist", f"mkdir -p '{inbox}' (or set inbox: in the config)")
     if not inbox.is_dir():
         return Check("inbox", "fail", f"{inbox} is not a folder", "set inbox: to a folder")
-    try:
-        os.listdir(inbox)
-    except PermissionError:
-        fix = f"chmod u+rx '{inbox}'"
-        if sys.platform == "darwin":
-            fix = (f"grant Full Disk Access to {os.path.realpath(sys.executable)} (System Settings > Privacy & "
-                   "Security), or use a folder outside Desktop/Documents/Downloads/iCloud")
-        return Check("inbox", "fail", f"{inbox} cannot be read", fix)
+    error = listing_error(inbox)
+    if error is not None:
+        return Check("inbox", "fail", f"{inbox} cannot be read ({error.strerror or error})",
+                     privacy.explain(inbox, error)["fix"])
     if not os.access(inbox, os.W_OK | os.X_OK):
         return Check("inbox", "fail", f"{inbox} is not writable (transcripts are written beside recordings)",
                      f"chmod u+w '{inbox}'")
@@ -174,6 +173,33 @@ def check_dataless(config: Config) -> Check:
                  f"only and not read until downloaded: {shown}",
                  f"download them in Finder (Download Now), or `brctl download {shlex.quote(str(min(waiting)))}` "
                  "for each; asrd picks them up then")
+
+
+def check_privacy(config: Config, platform: str = sys.platform, home: Path | None = None) -> list[Check]:
+    """macOS only: an inbox where privacy protection stops a login agent until it is granted access."""
+    if platform != "darwin":
+        return []
+    area = privacy.protected_area(Path(config.inbox), home)
+    if area is None:
+        return [Check("privacy", "ok", f"{config.inbox} is not in a folder macOS protects")]
+    return [Check("privacy", "warn", f"{config.inbox} is in {area}, which macOS protects: the login agent "
+                                     f"cannot read it until {privacy.binary_to_grant()} has Full Disk Access",
+                  privacy.grant_hint())]
+
+
+def check_volume(config: Config) -> Check:
+    volume = volume_of(Path(config.inbox))
+    if volume is None:
+        return Check("volume", "ok", f"the file system of {config.inbox} could not be told")
+    where = f"{config.inbox} is on {volume.mount_point} ({volume.fstype})"
+    if not volume.network:
+        return Check("volume", "ok", f"{where}, a local file system")
+    if config.watch.polling == "false":
+        return Check("volume", "warn", f"{where}, a network volume: it sends no file events, and watch.polling "
+                                       f"is false, so new recordings wait for the rescan (every {config.watch.rescan_s:g} s)",
+                     "set watch.polling: auto")
+    return Check("volume", "warn", f"{where}, a network volume: it sends no file events, so asrd polls it "
+                                   f"every {POLLING_INTERVAL_S:g} s", "none needed; a local inbox notices recordings at once")
 
 
 def _existing(path: Path) -> Path:
@@ -225,7 +251,8 @@ def run_checks(config: Config, config_path: Path | None) -> list[Check]:
     steps: list[Callable[[], Check | list[Check]]] = [
         check_python, lambda: check_package("torch"), lambda: check_package("funasr"), check_fbank,
         lambda: check_device(config), lambda: check_models(config), lambda: check_inbox(config),
-        lambda: check_dataless(config), lambda: check_disk(config), lambda: check_log(config), lambda: check_agent(config_path)]
+        lambda: check_dataless(config), lambda: check_privacy(config), lambda: check_volume(config),
+        lambda: check_disk(config), lambda: check_log(config), lambda: check_agent(config_path)]
     results: list[Check] = []
     for step in steps:
         try:

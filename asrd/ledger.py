@@ -24,9 +24,11 @@ from typing import Any
 
 import psutil
 
+from asrd.logging import get_logger
 from asrd.manifest import on_disk, path_key
-from asrd.sqlite_files import BUSY_TIMEOUT_S, create_private, init_wal
+from asrd.sqlite_files import BUSY_TIMEOUT_S, open_db
 
+log = get_logger("asrd.ledger")
 DB_NAME = "ledger.sqlite3"
 # retired: the job's content exists at no path any more (a half-copied file later completed, a file
 # overwritten with a new recording): neither done nor failed, never retried, not shown as a recording.
@@ -245,8 +247,11 @@ class Ledger:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = self.state_dir / DB_NAME
         self._clock = clock
-        create_private(self.path)
-        self._init_db()
+        self.set_aside = open_db(self.path, self._connect, migrate)  # a corrupt ledger, moved out of the way
+        if self.set_aside is not None:
+            log.error("state.corrupt", file=str(self.path), set_aside=str(self.set_aside),
+                      fix="nothing to do: asrd started a new ledger and takes finished recordings back from "
+                          "their outputs beside them")
 
     # -- connections and transactions
 
@@ -254,9 +259,6 @@ class Ledger:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         conn.row_factory = sqlite3.Row
         return conn
-
-    def _init_db(self) -> None:
-        init_wal(self._connect, migrate)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -393,6 +395,15 @@ class Ledger:
             params += (len(prefix), prefix)
         jobs = self._read(sql + " ORDER BY mtime_ns, id LIMIT 1", params)
         return jobs[0] if jobs else None
+
+    def has_pending(self, under: str | os.PathLike[str]) -> bool:
+        """Is a job in `under` queued, due now or after its backoff? (One whose recording is missing
+        is not: it may never come back.) The daemon keeps the Mac awake while this holds."""
+        prefix = path_key(under).rstrip(os.sep) + os.sep
+        with closing(self._connect()) as conn:
+            return conn.execute(
+                "SELECT 1 FROM jobs WHERE state = 'queued' AND missing_since IS NULL"
+                " AND substr(path, 1, ?) = ? LIMIT 1", (len(prefix), prefix)).fetchone() is not None
 
     def queued(self, limit: int | None = None, now: float | None = None) -> list[Job]:
         """Queued jobs in the order next_due would hand them out: due ones oldest first, then the

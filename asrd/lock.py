@@ -26,7 +26,8 @@ class StateLock:
         self.path = Path(state_dir) / LOCK_NAME
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self) -> int | None:
+        """Take the lock; returns the pid the previous holder left in the file (None if none)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -34,9 +35,11 @@ class StateLock:
         except BlockingIOError:
             os.close(fd)
             raise AlreadyRunning(holder_pid(self.path), self.path) from None
+        previous = holder_pid(self.path)  # read under the lock: the last holder's, not a racing waiter's
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        return previous
 
     def release(self) -> None:
         if self._fd is not None:

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asrd.hashing import sha256_file
-from asrd.sqlite_files import BUSY_TIMEOUT_S, create_private, init_wal
+from asrd.logging import get_logger
+from asrd.sqlite_files import BUSY_TIMEOUT_S, open_db
 
+log = get_logger("asrd.manifest")
 DB_NAME = "outputs.sqlite3"
 
 _SCHEMA = """
@@ -114,8 +116,10 @@ class Manifest:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = self.state_dir / DB_NAME
-        create_private(self.path)
-        init_wal(self._connect, _migrate)
+        self.set_aside = open_db(self.path, self._connect, _migrate)  # a corrupt manifest, moved out of the way
+        if self.set_aside is not None:
+            log.error("state.corrupt", file=str(self.path), set_aside=str(self.set_aside),
+                      fix="nothing to do: asrd takes its outputs back from the transcripts beside the recordings")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)

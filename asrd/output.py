@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from asrd.faults import crash_point
 from asrd.hashing import sha256_bytes
 from asrd.manifest import Manifest, path_key
 from asrd.names import NAME_MAX_BYTES, byte_len, cut_bytes, fit_name, name_max
@@ -536,7 +537,7 @@ def output_path(base: Path, fmt: str) -> Path:
     return base.with_name(f"{base.name}.{fmt}")
 
 
-def _candidate_bases(source: Path, folder: Path) -> Iterator[Path]:
+def candidate_bases(source: Path, folder: Path) -> Iterator[Path]:
     """`<stem>`, `<full name>`, `<stem> (2)`, `<stem> (3)`, … in this order (the naming contract).
 
     Each fits the folder's NAME_MAX with any format's extension: a stem too long for that is cut
@@ -587,7 +588,7 @@ def choose_base(
     fmts = check_formats(formats)
     source = Path(source).absolute()
     folder = Path(out_dir).absolute() if out_dir is not None else source.parent
-    for base in _candidate_bases(source, folder):
+    for base in candidate_bases(source, folder):
         if all(_is_free(output_path(base, f), source, manifest, content_sha256, movable) for f in fmts):
             return base
     raise RuntimeError(f"no free output name for {source} in {folder}")
@@ -613,7 +614,9 @@ def _write_set(
     replaced: list[Path] = []
     created: list[Path] = []
     try:
-        for fmt, data in rendered.items():
+        for n, (fmt, data) in enumerate(rendered.items()):
+            if n:
+                crash_point("between_outputs")
             path = output_path(base, fmt)
             if not _is_free(path, source, manifest, content_sha256):
                 raise _Taken(path)

@@ -1,6 +1,8 @@
 """The sqlite files in state_dir (the ledger, the output manifest): created private, in WAL mode so
 the daemon and a one-shot `asrd transcribe` can use them at once, set up once by whichever process
-comes first."""
+comes first. A file sqlite cannot read (a disk error, a bad copy from a backup, something else
+written over it) is set aside, never deleted, and a new one started: the caller rebuilds what it can
+from the outputs on disk, so asrd keeps working instead of failing at every start."""
 
 from __future__ import annotations
 
@@ -21,6 +23,36 @@ def create_private(path: Path) -> None:
         os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
+
+
+def open_db(path: Path, connect: Callable[[], sqlite3.Connection],
+            set_up: Callable[[sqlite3.Connection], object]) -> Path | None:
+    """Create (0600) and set up the db at `path`; if what is there is not a sound sqlite database,
+    move it (and its -wal/-shm) aside as `<name>.corrupt-<unix time>` and start a new one. Returns
+    the set-aside path, or None when the file was sound."""
+    create_private(path)
+    try:
+        init_wal(connect, lambda conn: (_check(conn), set_up(conn)))
+        return None
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):  # locked, busy, read-only: not the file's fault
+            raise
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+        except FileNotFoundError:
+            pass
+    create_private(path)
+    init_wal(connect, set_up)
+    return aside
+
+
+def _check(conn: sqlite3.Connection) -> None:
+    """sqlite's own quick check (milliseconds for asrd's small files): it reads every page."""
+    verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+    if verdict != "ok":
+        raise sqlite3.DatabaseError(f"quick_check: {verdict}")
 
 
 def init_wal(connect: Callable[[], sqlite3.Connection], set_up: Callable[[sqlite3.Connection], object]) -> None:

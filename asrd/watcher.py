@@ -32,12 +32,15 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
 
 from asrd.audio import AUDIO_EXTENSIONS
 from asrd.logging import get_logger
 from asrd.macos.dataless import FIX as DATALESS_FIX
 from asrd.macos.dataless import is_dataless
+from asrd.macos.privacy import explain
 from asrd.output import TEMP_SUFFIX
+from asrd.volumes import volume_of
 
 log = get_logger("asrd.watcher")
 
@@ -46,7 +49,8 @@ PARTIAL_SUFFIXES = (".part", ".crdownload", ".download", ".tmp", ".partial", ".i
 ERROR_SUFFIX = ".asrd-error.json"
 OWN_SUFFIXES = (TEMP_SUFFIX, ERROR_SUFFIX)
 EMPTY_SETTLE_S = 30.0  # a 0-byte file is usually a copy that has not started writing yet
-MISSING_RECHECK_S = 2.0  # how often the daemon should poll while the inbox is missing
+MISSING_RECHECK_S = 2.0  # how often the daemon should poll while the inbox is missing or unreadable
+POLLING_INTERVAL_S = 5.0  # the polling observer's period on a network volume (each poll lists the inbox)
 _FILE_HINTS = frozenset({EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED})
 _DIR_HINTS = frozenset({EVENT_TYPE_CREATED, EVENT_TYPE_MOVED})  # a folder dropped in: scan it
 
@@ -140,6 +144,18 @@ def _dir_identity(path: Path) -> tuple[int, int, float | None] | None:
     return (st.st_dev, st.st_ino, getattr(st, "st_birthtime", None))
 
 
+def listing_error(folder: Path) -> OSError | None:
+    """Why `folder` cannot be listed (and an entry of it looked at), or None if it can."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                entry.stat(follow_symlinks=False)  # needs search permission too
+                break
+    except OSError as exc:
+        return exc
+    return None
+
+
 def _creatable(inbox: Path) -> bool:
     """Never create /Volumes/<name>/...: that would fake an unmounted disk on the boot volume."""
     parts = inbox.parts
@@ -178,13 +194,18 @@ class InboxWatcher:
         *,
         empty_settle_s: float = EMPTY_SETTLE_S,
         observe: bool = True,
+        polling: str = "auto",
     ):
         self.inbox = Path(inbox).expanduser().absolute()
         self.settle_s = settle_s
         self.rescan_s = rescan_s
         self.empty_settle_s = max(settle_s, empty_settle_s)
-        self.observe = observe  # False: scans only (e.g. network volumes, where events are unreliable)
+        self.observe = observe  # False: scans only, no observer at all
+        self.polling = polling  # "auto": a polling observer on network volumes (no events); "true"/"false"
+        self.polls = False  # the observer polls (decided when the inbox is found)
         self.inbox_available = False
+        self.unreadable: str | None = None  # why the inbox cannot be listed, while it cannot
+        self._unreadable_dirs: set[Path] = set()  # subfolders a rescan could not read
         self._clock = clock
         self._lock = threading.Lock()
         self._hints: set[Path] = set()
@@ -207,8 +228,9 @@ class InboxWatcher:
             try:
                 self.inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
             except OSError as exc:
-                log.warning("inbox.create_failed", inbox=str(self.inbox), error=str(exc))
-        if not self._check_inbox(self._clock()):
+                log.warning("inbox.create_failed", inbox=str(self.inbox), error=str(exc),
+                            **(explain(self.inbox.parent, exc) if isinstance(exc, PermissionError) else {}))
+        if not self._check_inbox(self._clock()) and self.unreadable is None:
             log.warning("inbox.missing", inbox=str(self.inbox))
             self._lost = True
 
@@ -272,25 +294,53 @@ class InboxWatcher:
             return True
         if self.inbox_available:  # gone, or replaced by a new folder of the same name
             self._lose_inbox()
-        if ident is None:
+        if ident is None or not self._readable():
             return False
         self._resume(ident, now)
+        return self.inbox_available  # the resume's rescan may have found it unreadable after all
+
+    def _readable(self) -> bool:
+        """Can the inbox be listed? os.walk skips a folder it cannot read without a word, so an
+        unreadable inbox (macOS privacy protection, permissions) would look empty."""
+        error = listing_error(self.inbox)
+        if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+            return False  # gone between the stat and the listing: the next poll says so
+        if error is not None:
+            self._say_unreadable(error)
+            return False
+        if self.unreadable is not None:
+            log.info("inbox.readable", inbox=str(self.inbox))
+            self.unreadable = None
         return True
 
-    def _lose_inbox(self) -> None:
-        log.warning("inbox.missing", inbox=str(self.inbox))
+    def _say_unreadable(self, exc: OSError) -> None:
+        if self.unreadable is None:
+            log.error("inbox.unreadable", inbox=str(self.inbox), error=exc.strerror or str(exc),
+                      **explain(self.inbox, exc))
+        self.unreadable = exc.strerror or str(exc)
+
+    def _lose_inbox(self, unreadable: OSError | None = None) -> None:
+        if unreadable is not None:
+            self._say_unreadable(unreadable)
+        else:
+            log.warning("inbox.missing", inbox=str(self.inbox))
+            self._lost = True
         self._stop_observer()
         self.inbox_available = False
-        self._lost = True
         self._candidates.clear()
         self._reported.clear()
 
     def _resume(self, ident: tuple[int, int, float | None], now: float) -> None:
         self._inbox_ident = ident
         self.inbox_available = True
+        volume = volume_of(self.inbox)
+        network = volume is not None and volume.network
+        self.polls = self.polling == "true" or (self.polling == "auto" and network)
         self._start_observer()
+        observer = None if self._observer is None else "polling" if self.polls else "events"
         log.info("inbox.back" if self._lost else "inbox.watching", inbox=str(self.inbox),
-                 events=self._observer is not None)  # fmt: skip
+                 events=self._observer is not None, observer=observer, network_volume=network,
+                 filesystem=volume.fstype if volume else None)  # fmt: skip
         self._lost = False
         self._rescan(now)
 
@@ -301,7 +351,8 @@ class InboxWatcher:
         if not self.observe or self._observer is not None:
             return
         self._inbox_real = self.inbox.resolve()
-        observer = Observer()
+        # a network volume sends no events for what other machines write: poll it
+        observer = PollingObserver(timeout=POLLING_INTERVAL_S) if self.polls else Observer()
         try:
             handler = _HintHandler(self._hint, self._deleted)
             observer.schedule(handler, str(self.inbox), recursive=True)
@@ -362,10 +413,12 @@ class InboxWatcher:
 
     # -- scanning (the truth)
 
-    def _scan(self, root: Path) -> set[Path]:
-        """Make every candidate file under root a candidate; returns them."""
+    def _scan(self, root: Path, errors: dict[Path, OSError] | None = None) -> set[Path]:
+        """Make every candidate file under root a candidate; returns them. Folders that cannot be
+        read go into `errors` (os.walk would skip them without a word)."""
         found: set[Path] = set()
-        for dirpath, dirnames, filenames in os.walk(root):  # unreadable folders are skipped
+        errors = {} if errors is None else errors
+        for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: errors.setdefault(Path(e.filename), e)):
             dirnames[:] = [d for d in dirnames if not _skipped_part(d)]
             for name in dirnames:
                 self._odd_folder(Path(dirpath, name))
@@ -401,7 +454,12 @@ class InboxWatcher:
             log.info(event, file=str(path), reason=reason)
 
     def _rescan(self, now: float) -> None:
-        found = self._scan(self.inbox)
+        errors: dict[Path, OSError] = {}
+        found = self._scan(self.inbox, errors)
+        if self.inbox in errors and not isinstance(errors[self.inbox], FileNotFoundError):
+            self._lose_inbox(unreadable=errors[self.inbox])  # retried every MISSING_RECHECK_S
+            return
+        self._note_unreadable_dirs(errors)
         for path in set(self._reported) - found:
             del self._reported[path]
         for path in [p for p in self._skipped if not os.path.lexists(p)]:
@@ -410,6 +468,16 @@ class InboxWatcher:
         log.debug("watcher.rescanned", files=len(found))
         if self._observer is None:
             self._start_observer()
+
+    def _note_unreadable_dirs(self, errors: dict[Path, OSError]) -> None:
+        """Say once which subfolders cannot be read (their recordings wait), and when they can again."""
+        now = {path for path, exc in errors.items() if not isinstance(exc, FileNotFoundError)}
+        for path in sorted(now - self._unreadable_dirs):
+            log.warning("folder.unreadable", folder=str(path), inbox=str(self.inbox),
+                        error=errors[path].strerror or str(errors[path]), **explain(path, errors[path]))
+        for path in sorted(self._unreadable_dirs - now):
+            log.info("folder.readable", folder=str(path))
+        self._unreadable_dirs = now
 
     # -- the stability gate
 

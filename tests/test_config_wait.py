@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from tests.support.configs import config_data
+from tests.support.fake_tools import fake_path
 
 
 def events(log_file: Path) -> list[dict]:
@@ -36,10 +37,11 @@ def wait_event(proc, log_file: Path, name: str, timeout: float = 90, n: int = 1)
 
 
 @contextmanager
-def asrd_run(cfg: Path):
+def asrd_run(cfg: Path, env: dict[str, str] | None = None):
     """The real `asrd run` on `cfg`, killed at the end if the test left it running."""
     proc = subprocess.Popen([sys.executable, "-m", "asrd", "run", "--config", str(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
     try:
         yield proc
     finally:
@@ -54,12 +56,19 @@ def test_a_broken_config_waits_for_its_fix_then_transcribes(tmp_path, tiny_model
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(broken, sort_keys=False))
     log_file = Path(good["log_file"])
-    with asrd_run(cfg) as proc:
+    shown = tmp_path / "osascript.jsonl"  # a fake osascript first on PATH records the notifications
+    with asrd_run(cfg, {"PATH": fake_path(tmp_path / "bin", "osascript"), "FAKE_OSASCRIPT_LOG": str(shown)}) as proc:
         [invalid] = wait_event(proc, log_file, "config.invalid")
         [problem] = invalid["problems"]
         assert "engine.threads" in problem["problem"] and problem["key"] == "engine.threads"
         assert cfg.read_text().splitlines()[problem["line"] - 1].strip().startswith("threads:")
         assert proc.poll() is None  # still up: no exit for launchd to restart into the same error
+        deadline = time.monotonic() + 30  # told, not only logged (just after the log line)
+        while not shown.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [run] = [json.loads(line) for line in shown.read_text().splitlines()]
+        [note] = run["notifications"]
+        assert note["title"] == "asrd" and "is invalid" in note["text"] and "engine.threads" in note["text"]
         cfg.write_text(yaml.safe_dump(good, sort_keys=False))
         wait_event(proc, log_file, "daemon.started", timeout=30)
         memo = Path(good["inbox"]) / "memo.wav"

@@ -149,8 +149,12 @@ def test_one_daemon_per_state_dir_and_status(tmp_path, tiny_models, speech3):
                                     capture_output=True, text=True, timeout=60)
     with daemon:
         daemon.wait_done(1)
-        second = run("run")
-        assert second.returncode == 1 and f"pid {daemon.proc.pid}" in second.stderr
+        second = subprocess.Popen([sys.executable, "-m", "asrd", "run", "--config", str(daemon.config)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        daemon.wait_for(lambda e: e["event"] == "daemon.already_running" and e["holder_pid"] == daemon.proc.pid)
+        assert second.poll() is None and daemon.count("daemon.started") == 1  # waits its turn (test_lock_wait)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=10) == 0
         status = json.loads(run("status", "--json").stdout)
         assert status["running"] and status["pid"] == daemon.proc.pid
         assert status["counts"]["done"] == 1 and status["recent"][0]["path"] == str(memo)

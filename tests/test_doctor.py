@@ -94,3 +94,66 @@ def test_low_disk_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(doctor, "DISK_FAIL_BYTES", 1 << 62)  # more than any disk has free
     check = doctor.check_disk(load_config(config_file))
     assert check.status == "fail" and f"free at {tmp_path}" in check.detail
+
+
+def test_an_unreadable_inbox_fails_with_the_fix(unprivileged_user):
+    """Run as the user asrd runs as: root reads any folder."""
+    user = unprivileged_user
+    config = write_config(user.home / "x")
+    inbox = user.home / "x" / "inbox"
+    inbox.mkdir()
+    user.own(user.home / "x")
+    inbox.chmod(0)
+    assert user.cannot_read(inbox)
+    result = subprocess.run([sys.executable, "-m", "asrd", "doctor", "--json", "--config", str(config)],
+                            capture_output=True, text=True, timeout=300, env=user.env(), check=False,
+                            **user.popen_kwargs())
+    assert result.returncode == 1, result.stdout + result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["inbox"]["status"] == "fail" and f"{inbox} cannot be read" in checks["inbox"]["detail"]
+    assert checks["inbox"]["fix"].startswith(f"chmod u+rx '{inbox}'")
+    assert [name for name, c in checks.items() if c["status"] == "fail"] == ["inbox"]
+
+
+@pytest.mark.parametrize(("where", "area"), [
+    ("Desktop/inbox", "the Desktop folder"), ("Documents", "the Documents folder"),
+    ("Downloads/memos/inbox", "the Downloads folder"),
+    ("Library/Mobile Documents/com~apple~CloudDocs/inbox", "iCloud Drive"),
+    ("Library/Group Containers/group.com.apple.VoiceMemos.shared/Recordings", "the Voice Memos container"),
+])
+def test_an_inbox_macos_protects_is_a_warning_naming_the_binary_to_grant(tmp_path, where, area):
+    home = tmp_path / "home"
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(f"inbox: {home / where}\n")
+    [check] = doctor.check_privacy(load_config(config_file), platform="darwin", home=home)
+    assert check.status == "warn" and area in check.detail
+    binary = os.path.realpath(sys._base_executable)  # here; on a Mac, the image the kernel runs
+    assert f"cannot read it until {binary} has Full Disk Access" in check.detail
+    assert check.fix.startswith(f"grant Full Disk Access to {binary} (System Settings")
+
+
+def test_an_inbox_outside_the_protected_folders_or_not_on_a_mac(tmp_path):
+    home = tmp_path / "home"
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(f"inbox: {home / 'Transcribe' / 'inbox'}\n")
+    config = load_config(config_file)
+    [check] = doctor.check_privacy(config, platform="darwin", home=home)
+    assert check.status == "ok"
+    assert doctor.check_privacy(config, platform="linux", home=home) == []
+    config_file.write_text(f"inbox: {home / 'Desktop' / 'inbox'}\n")
+    assert doctor.check_privacy(load_config(config_file), platform="linux", home=home) == []
+
+
+def test_an_inbox_on_a_network_volume_is_polled_and_says_so(tmp_path, monkeypatch):
+    from asrd.volumes import Volume
+
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(f"inbox: {tmp_path / 'inbox'}\n")
+    local = doctor.check_volume(load_config(config_file))  # the real file system of tmp_path
+    assert local.status == "ok" and "a local file system" in local.detail
+    monkeypatch.setattr(doctor, "volume_of", lambda path: Volume("smbfs", "/Volumes/Memos"))
+    polled = doctor.check_volume(load_config(config_file))
+    assert polled.status == "warn" and "(smbfs), a network volume" in polled.detail and "polls it every" in polled.detail
+    config_file.write_text(f"inbox: {tmp_path / 'inbox'}\nwatch:\n  polling: false\n")
+    off = doctor.check_volume(load_config(config_file))
+    assert off.status == "warn" and off.fix == "set watch.polling: auto"

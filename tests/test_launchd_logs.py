@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from asrd.lock import StateLock
 from asrd.macos.launchd_logs import MAX_BYTES, trim
@@ -30,12 +33,24 @@ def test_asrd_run_trims_them_at_start(tmp_path):
     config = tmp_path / "c.yaml"
     (tmp_path / "inbox").mkdir()
     config.write_text(f"inbox: {tmp_path / 'inbox'}\nstate_dir: {tmp_path / 'state'}\nlog_file: {logs / 'asrd.log'}\n")
-    lock = StateLock(tmp_path / "state")  # another asrd holds the lock: `asrd run` starts and stops at once
+    lock = StateLock(tmp_path / "state")  # another asrd holds the lock: `asrd run` waits, starting nothing
     lock.acquire()
+    proc = subprocess.Popen([sys.executable, "-m", "asrd", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
-        result = subprocess.run([sys.executable, "-m", "asrd", "run", "--config", str(config)],
-                                capture_output=True, text=True, timeout=60, env=os.environ.copy())
+        deadline = time.monotonic() + 60
+        while "daemon.already_running" not in _read(logs / "asrd.log"):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
     finally:
         lock.release()
-    assert result.returncode == 1 and "already" in result.stderr.lower(), result.stderr
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert (logs / "launchd.err.log").stat().st_size == 0 and (logs / "launchd.err.log.1").exists()
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""

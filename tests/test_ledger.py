@@ -297,6 +297,23 @@ def test_queued_orders_backing_off_jobs_by_when_they_are_due(ledger, tmp_path):
     assert [j.id for j in ledger.queued()] == [jobs[2].id, jobs[1].id, jobs[0].id]
 
 
+def test_has_pending_counts_queued_work_in_the_inbox_even_backing_off_but_not_missing(ledger, tmp_path):
+    """What keeps the Mac awake: queued (due or after a backoff), in the inbox, its recording there."""
+    inbox = tmp_path / "inbox"
+    assert not ledger.has_pending(inbox)
+    outside, _ = ledger.offer(tmp_path / "inbox2" / "x.m4a", 10, 1, sha(1))  # a sibling folder, not inside
+    assert not ledger.has_pending(inbox)
+    job, _ = ledger.offer(inbox / "a.m4a", 10, 2, sha(2))
+    assert ledger.has_pending(inbox)
+    ledger.claim(job.id)
+    assert not ledger.has_pending(inbox)  # running: the daemon holds the assertion for it itself
+    ledger.requeue(job.id, "hiccup", "attempt", delay_s=300)
+    assert ledger.has_pending(inbox)
+    ledger.mark_missing(job.id, "gone")
+    assert not ledger.has_pending(inbox)
+    assert ledger.has_pending(tmp_path / "inbox2") and outside.state == "queued"
+
+
 # --------------------------------------------------------------------------- recovery and retries
 
 

@@ -1,4 +1,4 @@
-"""The network guard trips in this process and in every child, and leaves local IPC alone."""
+"""The network guard trips in this process and in every child, and leaves local IPC and loopback alone."""
 
 import multiprocessing
 import os
@@ -11,7 +11,7 @@ import pytest
 PROBE = (
     "import socket\n"
     "try:\n"
-    "    socket.create_connection(('127.0.0.1', 9), timeout=2)\n"
+    "    socket.create_connection(('192.0.2.1', 9), timeout=2)\n"
     "except OSError as e:\n"
     "    print(type(e).__name__, e)\n"
 )
@@ -20,9 +20,9 @@ PROBE = (
 def test_guard_is_active_here():
     assert os.environ.get("ASRD_NETGUARD") == "1"
     with pytest.raises(OSError, match="network guard"):
-        socket.create_connection(("127.0.0.1", 9), timeout=2)
+        socket.create_connection(("192.0.2.1", 9), timeout=2)
     with pytest.raises(OSError, match="network guard"):
-        socket.create_connection(("::1", 9), timeout=2)
+        socket.create_connection(("2001:db8::1", 9), timeout=2)
 
 
 def test_guard_trips_in_subprocess():
@@ -32,7 +32,7 @@ def test_guard_trips_in_subprocess():
 
 def _child_probe(queue):
     try:
-        socket.create_connection(("127.0.0.1", 9), timeout=2)
+        socket.create_connection(("192.0.2.1", 9), timeout=2)
         queue.put("connected")
     except OSError as exc:
         queue.put(type(exc).__name__)
@@ -48,3 +48,13 @@ def test_guard_trips_in_spawned_child_and_ipc_still_works():
     a, b = socket.socketpair()
     a.sendall(b"ok")
     assert b.recv(2) == b"ok"
+
+
+def test_loopback_is_not_guarded():
+    """Tests run their own servers on 127.0.0.1 (the webhook's): reaching them is allowed."""
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname(), timeout=5) as client:
+        peer, _ = server.accept()
+        with peer:
+            client.sendall(b"ok")
+            assert peer.recv(2) == b"ok"

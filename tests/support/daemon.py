@@ -17,10 +17,11 @@ from tests.support.unprivileged import Unprivileged
 
 class DaemonRun:
     def __init__(self, root: Path, hooks: dict | None = None, new_session: bool = False,
-                 user: Unprivileged | None = None, **config: Any):
+                 user: Unprivileged | None = None, env: dict[str, str] | None = None, **config: Any):
         """new_session: start it as the leader of its own process group, as a terminal, `timeout` or
         a service manager does, so a test can signal the whole group (daemon and engine) at once.
-        user: run it as that unprivileged user (root is the file owner of `root`'s set-up otherwise)."""
+        user: run it as that unprivileged user (root is the file owner of `root`'s set-up otherwise).
+        env: variables set for it over this process's (a PATH with fake Mac tools first)."""
         fast = {"watch": {"settle_s": 0.5, "rescan_s": 2}, "engine": {"retry_delay_s": 0.5}}
         for key, value in config.items():
             fast[key] = {**fast.get(key, {}), **value} if isinstance(value, dict) else value
@@ -29,6 +30,7 @@ class DaemonRun:
         self.inbox = root / "inbox"
         self.log_file = root / "logs" / "asrd.log"
         self.hooks = hooks or {}
+        self.env = env or {}
         self.new_session = new_session
         self.user = user
         if user is not None:
@@ -36,7 +38,7 @@ class DaemonRun:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "DaemonRun":
-        env = {**os.environ, "ASRD_TEST_HOOKS": json.dumps(self.hooks)}
+        env = {**os.environ, **self.env, "ASRD_TEST_HOOKS": json.dumps(self.hooks)}
         as_user = {} if self.user is None else self.user.popen_kwargs()
         if self.user is not None:
             env = self.user.env(env)

@@ -569,8 +569,20 @@ def _paraformer_vocab() -> tuple[list[str], dict[str, list[str]]]:
     return tokens, seg_dict
 
 
-def build_seaco_paraformer(dest: Path) -> Path:
-    """Tiny ``SeacoParaformer`` folder at ``dest`` (hotwords + timestamps); returns ``dest``."""
+# SeACo-Paraformer-large's real sizes (iic/speech_seaco_paraformer_large_asr_nat-zh-cn-16k-common-vocab8404
+# config.yaml): the benchmarks build a random-weight model of this size (with the tiny vocabulary:
+# only the output projection is smaller), so that timings have the real model's compute.
+SEACO_PARAFORMER_LARGE = {"d": 512, "attention_heads": 4, "linear_units": 2048, "encoder_blocks": 50,
+                          "decoder_blocks": 16, "seaco_linear_units": 1024, "seaco_blocks": 4}
+_TINY_SEACO = {"d": 32, "attention_heads": 2, "linear_units": 64, "encoder_blocks": 2, "decoder_blocks": 2,
+               "seaco_linear_units": 64, "seaco_blocks": 1}
+
+
+def build_seaco_paraformer(dest: Path, size: dict[str, int] | None = None) -> Path:
+    """Tiny ``SeacoParaformer`` folder at ``dest`` (hotwords + timestamps); returns ``dest``.
+    `size` (SEACO_PARAFORMER_LARGE: the real model's) replaces the tiny dimensions; its CIF is then
+    calibrated to fire about 4 times a second, as the real model does on speech."""
+    dims = {**_TINY_SEACO, **(size or {})}
     dest = _fresh_dir(dest)
     tokens, seg_dict = _paraformer_vocab()
     (dest / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False, indent=0), "utf-8")
@@ -578,7 +590,7 @@ def build_seaco_paraformer(dest: Path) -> Path:
         "".join(f"{w} {' '.join(units)}\n" for w, units in seg_dict.items()), encoding="utf-8"
     )
     _write_am_mvn(dest / "am.mvn")
-    d = 32
+    d = dims["d"]
     drop = {
         "dropout_rate": 0.1,
         "positional_dropout_rate": 0.1,
@@ -603,9 +615,9 @@ def build_seaco_paraformer(dest: Path) -> Path:
         "encoder": "SANMEncoder",
         "encoder_conf": {
             "output_size": d,
-            "attention_heads": 2,
-            "linear_units": 64,
-            "num_blocks": 2,
+            "attention_heads": dims["attention_heads"],
+            "linear_units": dims["linear_units"],
+            "num_blocks": dims["encoder_blocks"],
             **drop,
             "attention_dropout_rate": 0.1,
             "input_layer": "pe",
@@ -617,21 +629,21 @@ def build_seaco_paraformer(dest: Path) -> Path:
         },
         "decoder": "ParaformerSANMDecoder",
         "decoder_conf": {
-            "attention_heads": 2,
-            "linear_units": 64,
-            "num_blocks": 2,
+            "attention_heads": dims["attention_heads"],
+            "linear_units": dims["linear_units"],
+            "num_blocks": dims["decoder_blocks"],
             **drop,
             "self_attention_dropout_rate": 0.1,
             "src_attention_dropout_rate": 0.1,
-            "att_layer_num": 2,
+            "att_layer_num": dims["decoder_blocks"],
             "kernel_size": 11,
             "sanm_shfit": 0,
         },
         "seaco_decoder": "ParaformerSANMDecoder",
         "seaco_decoder_conf": {
-            "attention_heads": 2,
-            "linear_units": 64,
-            "num_blocks": 1,
+            "attention_heads": dims["attention_heads"],
+            "linear_units": dims["seaco_linear_units"],
+            "num_blocks": dims["seaco_blocks"],
             **drop,
             "self_attention_dropout_rate": 0.1,
             "src_attention_dropout_rate": 0.1,
@@ -672,8 +684,32 @@ def build_seaco_paraformer(dest: Path) -> Path:
     )
     model = _instantiate(config, vocab_size=len(tokens), input_size=560)
     _tune_paraformer(model, tokens)
+    if size:
+        _calibrate_cif(model)
     _save_state_dict(model, dest / "model.pt")
     return dest
+
+
+def _calibrate_cif(model, tokens_per_s: float = 4.0) -> None:
+    """Shift the CIF output bias until the predictor fires ~tokens_per_s on speech-like features
+    (normalised features at 60 ms a frame): the decoder's work grows with the token count, so a
+    benchmark model must emit the real model's number of tokens."""
+    import torch
+
+    torch.manual_seed(SEED)
+    feats = torch.randn(1, int(20 * 1000 / 60), 560)  # 20 s
+    lengths = torch.tensor([feats.shape[1]])
+    with torch.no_grad():
+        encoded, _ = model.encode(feats, lengths)[:2]
+        mask = torch.ones(1, 1, encoded.shape[1], dtype=torch.bool)
+        low, high = -20.0, 20.0
+        for _ in range(30):
+            shift = (low + high) / 2
+            model.predictor.cif_output.bias.add_(shift)
+            fired = float(model.predictor(encoded, None, mask, ignore_id=-1)[1].sum())
+            model.predictor.cif_output.bias.sub_(shift)
+            low, high = (shift, high) if fired < tokens_per_s * 20 else (low, shift)
+        model.predictor.cif_output.bias.add_((low + high) / 2)
 
 
 def build_paraformer(dest: Path) -> Path:

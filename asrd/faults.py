@@ -1,0 +1,21 @@
+"""Test-only crash points in the daemon, switched on by $ASRD_TEST_KILL_AT (a point's name).
+
+Crash tests must kill asrd at exact steps of a job's life (just after the claim, between two output
+files, after the outputs but before the ledger says done) to show that a restart finishes the job
+exactly once, with no partial output. A signal sent from outside cannot hit such a window; this
+SIGKILLs the process itself when it reaches the named point. Without the variable it does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "ASRD_TEST_KILL_AT"
+POINTS = ("claimed", "between_outputs", "before_commit")
+
+
+def crash_point(name: str) -> None:
+    """SIGKILL this process here if the test asked for it (no cleanup, as a power cut)."""
+    if os.environ.get(ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
