@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
+from asrd.hashing import sha256_file
 from asrd.watcher import InboxWatcher
 
 
@@ -61,3 +64,25 @@ def test_a_pipe_replaced_by_a_recording_is_taken(tmp_path: Path):
     ready = _watch_for(watcher, 1.0)
     watcher.stop()
     assert [r.path for r in ready] == [inbox / "memo.wav"]
+
+
+def test_hashing_a_fifo_swapped_in_after_the_look_fails_instead_of_blocking(tmp_path: Path):
+    """The daemon hashes what the watcher handed on; a FIFO put there in between would block a
+    plain open() until a writer came. The guard thread only keeps a regression from hanging the run."""
+    pipe = tmp_path / "memo.wav"
+    os.mkfifo(pipe)
+    outcome: list[BaseException | str] = []
+
+    def hash_it() -> None:
+        try:
+            outcome.append(sha256_file(pipe))
+        except OSError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=hash_it, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # release the blocked open so the thread ends
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("sha256_file blocked on a FIFO")
+    assert isinstance(outcome[0], OSError) and "not a regular file" in str(outcome[0])

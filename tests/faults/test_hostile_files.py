@@ -129,6 +129,7 @@ def test_a_good_recording_among_them_is_transcribed(answered, name):
     doc = json.loads(path.with_name(base + ".json").read_text())
     assert doc["source"]["path"] == str(path) and len(doc["segments"]) == 3
     assert not error_record_path(path).exists()
+    assert not any(p.exists() for p in (Path("pwned"), daemon.root / "pwned", path.parent / "pwned"))
 
 
 def test_a_copy_under_an_nfd_name_gets_its_own_transcripts_from_the_one_transcription(answered):
