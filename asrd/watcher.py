@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,7 +33,8 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingEmitter, PollingObserver
 
 from asrd.audio import AUDIO_EXTENSIONS
 from asrd.logging import get_logger
@@ -162,6 +164,15 @@ def _creatable(inbox: Path) -> bool:
     if len(parts) > 2 and parts[:2] == ("/", "Volumes"):
         return Path(*parts[:3]).is_dir()
     return True
+
+
+class _LinkSafePollingObserver(PollingObserver):
+    """watchdog's polling observer with snapshots that lstat, so folder links are not followed: with
+    os.stat two links to the inbox inside it make 2^40 paths (only ELOOP, at 40 links deep, stops
+    the walk), a first snapshot that never ends."""
+
+    def __init__(self, *, timeout: float):
+        BaseObserver.__init__(self, partial(PollingEmitter, stat=os.lstat, listdir=os.scandir), timeout=timeout)
 
 
 class _HintHandler(FileSystemEventHandler):
@@ -352,7 +363,7 @@ class InboxWatcher:
             return
         self._inbox_real = self.inbox.resolve()
         # a network volume sends no events for what other machines write: poll it
-        observer = PollingObserver(timeout=POLLING_INTERVAL_S) if self.polls else Observer()
+        observer = _LinkSafePollingObserver(timeout=POLLING_INTERVAL_S) if self.polls else Observer()
         try:
             handler = _HintHandler(self._hint, self._deleted)
             observer.schedule(handler, str(self.inbox), recursive=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+import asrd.watcher as watcher_mod
 from asrd.hashing import sha256_file
 from asrd.watcher import InboxWatcher
 
@@ -86,3 +87,25 @@ def test_hashing_a_fifo_swapped_in_after_the_look_fails_instead_of_blocking(tmp_
         os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
         pytest.fail("sha256_file blocked on a FIFO")
     assert isinstance(outcome[0], OSError) and "not a regular file" in str(outcome[0])
+
+
+def test_a_polled_inbox_with_links_to_itself_still_notices_recordings(tmp_path: Path, monkeypatch):
+    """Two links to the inbox inside it: a polling snapshot that followed them would never end (2^40
+    paths), and nothing would be noticed until the rescan, an hour away here."""
+    monkeypatch.setattr(watcher_mod, "POLLING_INTERVAL_S", 0.2)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("a", "b"):
+        (inbox / name).symlink_to(inbox, target_is_directory=True)
+    watcher = InboxWatcher(inbox, settle_s=0.05, rescan_s=3600, polling="true")
+    watcher.start()
+    try:
+        memo = inbox / "memo.wav"
+        memo.write_bytes(b"\x01" * 100)
+        ready, deadline = [], time.monotonic() + 10
+        while not ready and time.monotonic() < deadline:
+            ready = watcher.poll()
+            watcher.wake().wait(0.05)
+    finally:
+        watcher.stop()
+    assert [r.path for r in ready] == [memo]
