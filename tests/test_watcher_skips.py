@@ -91,14 +91,18 @@ def test_hashing_a_fifo_swapped_in_after_the_look_fails_instead_of_blocking(tmp_
 
 def test_a_polled_inbox_with_links_to_itself_still_notices_recordings(tmp_path: Path, monkeypatch):
     """Two links to the inbox inside it: a polling snapshot that followed them would never end (2^40
-    paths), and nothing would be noticed until the rescan, an hour away here."""
+    paths), and watchdog takes the first one in start(), so `asrd run` would hang there."""
     monkeypatch.setattr(watcher_mod, "POLLING_INTERVAL_S", 0.2)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for name in ("a", "b"):
         (inbox / name).symlink_to(inbox, target_is_directory=True)
     watcher = InboxWatcher(inbox, settle_s=0.05, rescan_s=3600, polling="true")
-    watcher.start()
+    starter = threading.Thread(target=watcher.start, daemon=True)  # the first snapshot runs in start()
+    starter.start()
+    starter.join(10)
+    if starter.is_alive():
+        pytest.fail("start() never returned: the polling snapshot follows the folder links")
     try:
         memo = inbox / "memo.wav"
         memo.write_bytes(b"\x01" * 100)
