@@ -13,13 +13,14 @@ segments. Imports torch and funasr (engine-side only).
 
 from __future__ import annotations
 
+import difflib
 import json
 import statistics
 import tempfile
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy as np
 from asrd import audio
 from asrd.config import Config
 from asrd.engine.device import empty_cache, memory_figures
-from asrd.engine.funasr import FunASREngine, Timings, automodel_kwargs, length_batches
+from asrd.engine.funasr import FunASREngine, Timings, automodel_kwargs
 from asrd.engine.quiet import captured_output
 from asrd.transcript import SourceInfo
 
@@ -46,7 +47,8 @@ class Variant:
     run: Callable[[np.ndarray], dict[str, float]] = field(repr=False)  # returns stage times (asrd)
     words: Callable[[np.ndarray], str] = field(repr=False)  # the raw text, for the same-words check
     compare_with: str | None = None  # the FunASR variant that feeds the model the same segments
-    batching: Callable[[list[tuple[int, int]]], list[list[int]]] | None = field(default=None, repr=False)  # asrd
+    count_calls: Callable[[list[tuple[int, int]]], int] | None = field(default=None, repr=False)  # asrd
+    word_similarity: float | None = None  # difflib ratio of the words against compare_with's
     wall_s: list[float] = field(default_factory=list)
     stages: list[dict[str, float]] = field(default_factory=list)
     peak_gpu_mb: float | None = None
@@ -84,14 +86,18 @@ class BenchResult:
                          "rtf": round(v.median_s / self.audio_s, 5),
                          "ratio_to_fastest_funasr": round(v.median_s / fastest.median_s, 3),
                          "stages_s": stages, "asr_calls": v.asr_calls, "peak_gpu_mb": v.peak_gpu_mb,
-                         "compare_with": v.compare_with, "same_words": v.same_words})
+                         "compare_with": v.compare_with, "same_words": v.same_words,
+                         "word_similarity": v.word_similarity})
         return {"device": self.device, "audio_s": round(self.audio_s, 1), "runs": self.runs,
                 "speech_regions": self.regions, "fastest_funasr": fastest.name, "decode_s": round(self.decode_s, 3),
                 "write_s": round(self.write_s, 3), "memory": self.memory, "variants": rows}
 
     @property
     def same_words(self) -> bool:
-        return all(v.same_words is not False for v in self.variants)
+        """asrd's words equal FunASR's wherever both feed the model the same segments (a merged call
+        is compared with asrd's own per-region calls, and only reported)."""
+        funasr = {v.name for v in self.variants if v.side == FUNASR}
+        return all(v.same_words is not False for v in self.variants if v.compare_with in funasr)
 
 
 def long_audio(path: Path, repeat: int) -> np.ndarray:
@@ -106,7 +112,8 @@ def funasr_variants(config: Config, device: str, options: dict[str, Any]) -> lis
         from funasr import AutoModel
 
         on_device = dict(automodel_kwargs(config, device))
-        on_device["vad_kwargs"] = {k: v for k, v in on_device.get("vad_kwargs", {}).items() if k != "device"}
+        for key in ("vad_kwargs", "punc_kwargs", "spk_kwargs"):  # as people run it: all on the ASR device
+            on_device[key] = {k: v for k, v in on_device.get(key, {}).items() if k != "device"}
         default = AutoModel(**on_device)
         vad_cpu = default
         if device != "cpu":
@@ -133,38 +140,51 @@ def funasr_variants(config: Config, device: str, options: dict[str, Any]) -> lis
 
 
 def asrd_variants(engine: FunASREngine, same_segments: str, per_call: str) -> list[Variant]:
-    """asrd as configured, and one call at a time (the MPS path) when that is not what it does here."""
+    """asrd as configured, and its one-call-at-a-time path (MPS's): one region per call, and adjacent
+    regions merged up to model.merge_length_s, whose words are compared with the per-region calls."""
     source = SourceInfo("bench.wav", 0, "")
-    batched = engine.batches
+    config = engine.config
 
-    def with_batching(batching: Callable) -> dict[str, Any]:
+    def mode(calls: str | None, merge_length_s: float | None) -> dict[str, Any]:
+        def enter() -> None:
+            engine.calls = calls
+            if merge_length_s is not None:
+                engine.config = replace(config, model=replace(config.model, merge_length_s=merge_length_s))
+
+        def leave() -> None:
+            engine.calls, engine.config = None, config
+
         def run(samples: np.ndarray) -> dict[str, float]:
-            engine.batches = batching
+            enter()
             try:
-                transcript = engine.transcribe(samples, source)
+                return dict(engine.transcribe(samples, source).stats.get("timings", {}))
             finally:
-                engine.batches = batched
-            return dict(transcript.stats.get("timings", {}))
+                leave()
 
         def words(samples: np.ndarray) -> str:
-            engine.batches = batching
+            enter()
             try:
                 regions = engine.detect_speech(samples)
                 return " ".join(r.raw_text for r in engine.recognise(samples, regions, Timings()))
             finally:
-                engine.batches = batched
+                leave()
                 empty_cache(engine.device, engine._torch)
 
-        return {"run": run, "words": words, "batching": batching}
+        def calls_for(regions: list[tuple[int, int]]) -> int:
+            enter()
+            try:
+                return engine.asr_calls(regions)
+            finally:
+                leave()
 
-    def one_each(regions: list[tuple[int, int]]) -> list[list[int]]:
-        return length_batches(regions, 0)
+        return {"run": run, "words": words, "count_calls": calls_for}
 
-    variants = [Variant("asrd (this config)", ASRD, **with_batching(batched), compare_with=same_segments)]
-    if engine.device != "mps":
-        variants.append(Variant("asrd one call at a time (the MPS path)", ASRD, **with_batching(one_each),
-                                compare_with=per_call))
-    return variants
+    merge_s = config.model.merge_length_s
+    one_each = "asrd one call at a time, one region per call"
+    return [Variant("asrd (this config)", ASRD, **mode(None, None), compare_with=same_segments),
+            Variant(one_each, ASRD, **mode("sequential", 0), compare_with=per_call),
+            Variant(f"asrd one call at a time, merged up to {merge_s:g} s (the MPS path)", ASRD,
+                    **mode("sequential", None), compare_with=one_each)]
 
 
 def run_bench(config: Config, clip: Path, repeat: int = 10, runs: int = 3) -> BenchResult:
@@ -196,9 +216,11 @@ def run_bench(config: Config, clip: Path, repeat: int = 10, runs: int = 3) -> Be
     for variant in variants:
         if variant.compare_with:
             variant.same_words = _words(texts[variant.name]) == _words(texts[variant.compare_with])
+            variant.word_similarity = round(difflib.SequenceMatcher(
+                None, texts[variant.name].split(), texts[variant.compare_with].split(), autojunk=False).ratio(), 4)
     for variant in variants:
-        if variant.batching is not None:
-            variant.asr_calls = len(variant.batching(regions))
+        if variant.count_calls is not None:
+            variant.asr_calls = variant.count_calls(regions)
     result = BenchResult(device, len(samples) / 16000, runs, len(regions), variants)
     result.decode_s, result.write_s = _decode_and_write(config, engine, samples)
     result.memory = memory_figures(device, torch)
@@ -258,7 +280,8 @@ def render(result: BenchResult) -> str:
         if row["peak_gpu_mb"] is not None:
             extra.append(f"peak GPU {row['peak_gpu_mb']:.0f} MB")
         if row["same_words"] is not None:
-            extra.append(f"same words as '{row['compare_with']}': {'yes' if row['same_words'] else 'NO'}")
+            extra.append(f"same words as '{row['compare_with']}': "
+                         f"{'yes' if row['same_words'] else 'no, similarity ' + str(row['word_similarity'])}")
         lines.append(f"{row['median_s']:8.2f} s  RTF {row['rtf']:.5f}  x{row['ratio_to_fastest_funasr']:.3f}  "
                      f"{row['name']}")
         if extra:

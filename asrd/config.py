@@ -53,6 +53,10 @@ class EngineConfig:
     # fast: asrd's FSMN-VAD (asrd/engine/vad.py), the same segments as FunASR's, several times
     # quicker; funasr: FunASR's own VAD call, for anyone who wants upstream exactly
     vad: str = field(default="fast", metadata=_choices("fast", "funasr"))
+    # how the ASR model is called: batched (several speech regions per call, the CPU and CUDA way), or
+    # sequential (one call at a time, adjacent regions merged up to model.merge_length_s: the MPS way,
+    # batch_size=1); auto: sequential on mps, batched elsewhere
+    calls: str = field(default="auto", metadata=_choices("auto", "batched", "sequential"))
     max_attempts: int = field(default=3, metadata={"minimum": 1})
     max_crashes: int = field(default=2, metadata={"minimum": 1})
     retry_delay_s: float = field(default=5.0, metadata={"minimum": 0})  # first retry's wait; doubles, max 5 min
@@ -62,8 +66,21 @@ class EngineConfig:
     # counts) before it is killed: a hung device initialisation or a stalled download
     load_timeout_s: float = field(default=600.0, metadata={"minimum": 1})
     recycle_after_jobs: int = field(default=50, metadata={"minimum": 0})
-    max_memory_mb: int = field(default=8000, metadata={"minimum": 0})
+    # the engine's memory figure (macOS: physical footprint; else RSS) that recycles it between jobs;
+    # None: half of this machine's RAM; 0: no limit
+    max_memory_mb: int | None = field(default=None, metadata={"minimum": 0})
+    # distinct input shapes the engine may run on MPS (each keeps a compiled graph for the process's
+    # life) before it is recycled between jobs; 0: no limit
+    max_shapes: int = field(default=128, metadata={"minimum": 0})
     idle_unload_s: float = field(default=600.0, metadata={"minimum": 0})
+
+    def memory_limit_mb(self) -> int:
+        """engine.max_memory_mb, or half of the machine's RAM when it is not set; 0: no limit."""
+        if self.max_memory_mb is not None:
+            return self.max_memory_mb
+        import psutil
+
+        return int(psutil.virtual_memory().total / 2**20 / 2)
 
     def timeout_for(self, audio_s: float) -> float:
         """Seconds a job may take before the engine is killed and the job retried."""
@@ -84,8 +101,9 @@ class ModelConfig:
     use_itn: bool = True
     hotwords: tuple[str, ...] = ()
     max_segment_s: float = field(default=30.0, metadata={"minimum": 1})
-    # CPU: short speech regions share one batched ASR call up to this many padded seconds (0: one
-    # region per call). Batching only: every region keeps its own segment. Not on mps (batch_size=1).
+    # batched calls (CPU): short speech regions share one ASR call up to this many padded seconds;
+    # sequential calls (MPS): adjacent regions merged into one call up to this many seconds, cut back
+    # into regions by token timestamps. Each region keeps its own segment; 0: one region per call.
     merge_length_s: float = field(default=15.0, metadata={"minimum": 0})
     num_speakers: int | None = field(default=None, metadata={"minimum": 1})
     rich_tags: bool = False  # show SenseVoice's emotion/event tags in txt/srt/vtt/md (json always has them)

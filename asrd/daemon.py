@@ -489,7 +489,9 @@ class Daemon:
                        "load_s": None if engine.load_s is None else round(engine.load_s, 2),
                        "jobs_served": engine.jobs_served, "restarts": engine.restarts,
                        "last_error": engine.last_error, "preset": self.config.model.preset,
-                       "models": self.config.models()},
+                       "models": self.config.models(), "memory_mb": engine.memory_mb,
+                       "memory_limit_mb": engine.memory_limit_mb, "shapes": engine.shapes,
+                       "device_fallbacks": engine.device_fallbacks, "device_note": engine.device_note},
             "job": self._current,
         })
 

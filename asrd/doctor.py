@@ -26,6 +26,12 @@ from asrd.watcher import POLLING_INTERVAL_S, listing_error
 
 MIN_PYTHON = (3, 10)
 MINIMUMS = {"torch": (2, 1), "funasr": (1, 2)}
+# below these asrd works around the gap (asrd.engine.placement), so a warning, not a failure
+RECOMMENDED = {
+    "funasr": ((1, 4, 16), "older releases build VAD, punc and spk on the ASR device; asrd moves them after loading"),
+    "torch": ((2, 9), ("older torch gives wrong CAM++ speaker labels on MPS (pytorch#160743); asrd runs CAM++ "
+                       "on the CPU")),
+}
 MPS_MIN_MACOS = 14  # current torch wheels need macOS 14 for MPS
 DISK_WARN_BYTES, DISK_FAIL_BYTES = 2 * 1024**3, 200 * 1024**2
 DEVICE_TIMEOUT_S = 120
@@ -66,6 +72,10 @@ def check_package(name: str) -> Check:
     if minimum and _version_tuple(version) < minimum:
         return Check(name, "fail", f"{version} (asrd needs {'.'.join(map(str, minimum))}+)",
                      f"{sys.executable} -m pip install -U {name}")
+    recommended, why = RECOMMENDED.get(name, ((), ""))
+    if _version_tuple(version) < recommended and (name != "torch" or platform.system() == "Darwin"):
+        return Check(name, "warn", f"{version}: {why}",
+                     f"{sys.executable} -m pip install -U '{name}>={'.'.join(map(str, recommended))}'")
     return Check(name, "ok", version)
 
 

@@ -50,7 +50,7 @@ MUTANTS = [
     Mutant("engine crashes never fail a job", "asrd/policy.py", "        if crashes + 1 >= engine.max_crashes:\n",
            "        if False:\n", (f"{PROMISES}::test_a_poison_file_ends_failed_and_memory_limit_recycles_the_engine",)),
     Mutant("memory recycle off", "asrd/engine/process.py",
-           "        elif engine.max_memory_mb and used > engine.max_memory_mb:\n", "        elif False:\n",
+           "        elif limit_mb and used > limit_mb:\n", "        elif False:\n",
            (f"{PROMISES}::test_a_poison_file_ends_failed_and_memory_limit_recycles_the_engine",)),
     Mutant("SIGINT handler dropped", "asrd/daemon.py", "        signal.signal(signal.SIGINT, stop)\n", "",
            (f"{PROMISES}::test_ctrl_c_stops_cleanly_and_sigkill_litter_is_cleaned_at_start",)),

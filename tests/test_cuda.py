@@ -1,10 +1,12 @@
-"""The CUDA path on a real GPU (skipped where torch sees none, as in CI): weights on the GPU,
-batched ASR calls, the same words as FunASR's generate() there, cache emptied after each job."""
+"""The CUDA path on a real GPU (skipped where torch sees none, as in CI): weights on the GPU and the
+VAD's on the CPU (read from their parameters), batched ASR calls, the same words as FunASR's
+generate() there, cache emptied after each job."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from structlog.testing import capture_logs
 
 from asrd import audio
 from asrd.config import build_config
@@ -57,3 +59,19 @@ def test_cuda_cache_emptied_after_each_job(tiny_models, speech3, monkeypatch):
         # what the job cached is given back: only blocks that still hold live tensors (weights) stay
         assert torch.cuda.memory_reserved() - torch.cuda.memory_allocated() < 8 * 2**20
     assert len(calls) >= 2  # FunASR's inference() empties the CUDA cache after each of its calls as well
+
+
+def test_vad_runs_on_the_cpu_beside_the_gpu_and_engine_loaded_says_where_each_model_is(tiny_models, speech3):
+    with capture_logs() as logs:
+        engine = cuda_engine("paraformer-zh")
+    auto = engine.model
+    assert next(auto.model.parameters()).is_cuda
+    assert next(auto.vad_model.parameters()).device.type == "cpu" and auto.vad_kwargs["device"] == "cpu"
+    assert next(auto.punc_model.parameters()).is_cuda and next(auto.spk_model.parameters()).is_cuda
+    [loaded] = [e for e in logs if e["event"] == "engine.loaded"]
+    print("engine.loaded", loaded)  # `pytest -s` shows the line to quote
+    assert loaded["devices"] == {"asr": "cuda:0", "vad": "cpu", "punc": "cuda:0", "spk": "cuda:0"}
+    assert not any(e["event"] == "engine.device_corrected" for e in logs)  # funasr >= 1.4.16 honoured it
+    samples = audio.decode(speech3[0] / "speech3.wav").samples
+    assert len(engine.transcribe(samples, SOURCE).segments) >= 1
+    assert next(auto.vad_model.parameters()).device.type == "cpu"  # a job does not move it

@@ -89,10 +89,11 @@ def test_empty_cache_calls_the_chosen_device_only(monkeypatch):
 def test_memory_figures_on_mps_include_driver_memory(monkeypatch):
     monkeypatch.setattr(torch.mps, "current_allocated_memory", lambda: 300 * 2**20)
     monkeypatch.setattr(torch.mps, "driver_allocated_memory", lambda: 900 * 2**20)
-    figures = dev.memory_figures("mps", torch)
+    figures = dev.memory_figures("mps", torch, platform="linux")
     assert figures["mps_allocated_mb"] == 300 and figures["mps_driver_mb"] == 900
     assert figures["rss_mb"] > 10 and figures["peak_rss_mb"] >= figures["rss_mb"] - 1
-    assert dev.engine_memory_mb(figures) == pytest.approx(figures["rss_mb"] + 900)
+    # the driver's share is shown, not added: on a Mac the footprint already holds it (test_engine_memory.py)
+    assert dev.engine_memory_mb(figures) == figures["rss_mb"]
 
 
 def test_weights_device():

@@ -77,6 +77,16 @@ def test_packages_below_the_minimum_or_missing(monkeypatch):
     assert low.status == "fail" and "asrd needs 999+" in low.detail and "pip install -U pytest" in low.fix
 
 
+def test_packages_below_the_recommended_floor_warn(monkeypatch):
+    monkeypatch.setattr(doctor.metadata, "version", lambda name: {"funasr": "1.4.15", "torch": "2.8.0"}[name])
+    old = doctor.check_package("funasr")
+    assert old.status == "warn" and "asrd moves them" in old.detail and "funasr>=1.4.16" in old.fix
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Darwin")
+    assert doctor.check_package("torch").status == "warn"
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Linux")
+    assert doctor.check_package("torch").status == "ok"  # the pooling bug is MPS's
+
+
 def test_an_agent_whose_interpreter_is_gone(tmp_path, monkeypatch):
     from asrd.macos import agent as launchd
 

@@ -34,9 +34,11 @@ def test_a_planted_float64_op_is_caught():
 def engine_for(model: dict, monkeypatch, device: str = "cpu") -> FunASREngine:
     """A loaded engine; device "mps" fakes where the weights landed, so load() applies the MPS steps."""
     from asrd.engine import device as devices
+    from asrd.engine import placement
 
     if device == "mps":
         monkeypatch.setattr(devices, "weights_device", lambda _model: "mps")
+        monkeypatch.setattr(placement, "verify", lambda _auto, plan, _log: {r: p.device for r, p in plan.items()})
         monkeypatch.setattr(torch.mps, "empty_cache", lambda: None)
     engine = FunASREngine(build_config({"engine": {"threads": 1, "device": "cpu"}, "model": model}, None))
     engine.load()

@@ -38,3 +38,13 @@ def test_a_job_waiting_for_its_recording_is_said_and_not_named_next(tmp_path):
     text = render(info)
     assert "queue: 2 waiting, next: b.wav" in text
     assert f"waiting for its recording: {gone.path}" in text
+
+
+def test_the_engine_line_shows_its_memory_figure_and_why_it_left_the_gpu():
+    info = status_info(3, 1)
+    info["engine"] |= {"memory_mb": 1834, "memory_limit_mb": 8192, "device_note": "on the CPU until asrd restarts: "
+                       "2 jobs hit ops mps cannot run (last: aten::_fft_r2c)"}
+    lines = render(info).splitlines()
+    assert "engine: ready on cpu (preset sensevoice), 3 jobs served, 1 restart, memory 1834 MB of 8192" in lines
+    assert "  on the CPU until asrd restarts: 2 jobs hit ops mps cannot run (last: aten::_fft_r2c)" in lines
+    assert ", memory" not in render(status_info(0, 0))  # no job yet: no figure

@@ -60,7 +60,10 @@ def render(info: dict[str, Any]) -> str:
         lines.append("engine: stopped" + (f"  (last error: {engine['last_error']})" if engine.get("last_error") else ""))
     else:
         lines.append(f"engine: {engine['state']} on {engine.get('device') or '?'} (preset {engine.get('preset')}), "
-                     f"{count(engine.get('jobs_served', 0), 'job')} served, {count(engine.get('restarts', 0), 'restart')}")
+                     f"{count(engine.get('jobs_served', 0), 'job')} served, {count(engine.get('restarts', 0), 'restart')}"
+                     + _memory(engine))
+    if engine.get("device_note"):
+        lines.append(f"  {engine['device_note']}")
     job = info["job"]
     if job:
         progress = f"{job.get('fraction', 0):.0%}"
@@ -88,6 +91,14 @@ def render(info: dict[str, Any]) -> str:
     lines.append(f"totals: {counts['done']} done, {counts['failed']} failed, {counts['queued']} queued, "
                  f"{counts['running']} running")
     return "\n".join(lines)
+
+
+def _memory(engine: dict[str, Any]) -> str:
+    """', memory 1234 MB of 8192' after a job (macOS: the physical footprint, GPU buffers included)."""
+    if engine.get("memory_mb") is None:
+        return ""
+    limit = engine.get("memory_limit_mb")
+    return f", memory {engine['memory_mb']} MB" + (f" of {limit}" if limit else "")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -99,8 +99,9 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="asrd-parent-watch", daemon=True).start()
 
 
-def main(conn: Any, config: Config) -> None:
-    """Entry point of the spawned engine process."""
+def main(conn: Any, config: Config, pinned: str | None = None) -> None:
+    """Entry point of the spawned engine process; `pinned`: the device the parent holds the engine
+    to, whatever engine.device says (the CPU, after ops failed on the Apple GPU)."""
     _leave_stopping_to_the_parent()
     _exit_with_parent()
     channel = _Channel(conn)
@@ -113,7 +114,12 @@ def main(conn: Any, config: Config) -> None:
     from asrd.engine.funasr import FunASREngine
     from asrd.engine.job import run_job
 
+    if pinned:
+        from asrd.engine.fallback import cpu_config
+
+        config = cpu_config(config)
     engine = FunASREngine(config)
+    engine.pinned = pinned
     try:
         hooks.before_load()
         engine.load()
@@ -151,16 +157,20 @@ def _serve(channel, engine, request: protocol.JobRequest, run_job, memory_figure
         channel.send(protocol.JobStage(request.job_id, name, audio_s))
         hooks.at_stage(name, request)
 
+    def fell_back(device: str, op: str | None, error: str) -> None:
+        channel.send(protocol.DeviceFellBack(request.job_id, device, op, error))
+
     try:
-        transcript = run_job(engine, request, progress, stage)
+        transcript = run_job(engine, request, progress, stage, fell_back)
         hooks.after_job(request)
-        channel.send(protocol.JobDone(request.job_id, transcript, memory_figures(engine.device, engine._torch)))
+        channel.send(protocol.JobDone(request.job_id, transcript, memory_figures(engine.device, engine._torch),
+                                      len(engine.shapes)))
     except AudioError as exc:
         channel.send(protocol.JobFailed(request.job_id, exc.reason, bad_file=True,
-                                        memory=memory_figures(engine.device, engine._torch)))
+                                        memory=memory_figures(engine.device, engine._torch), shapes=len(engine.shapes)))
     except Exception as exc:
         log.exception("engine.job_error", error=f"{type(exc).__name__}: {exc}")
         channel.send(protocol.JobFailed(request.job_id, f"{type(exc).__name__}: {exc}", bad_file=False,
-                                        memory=memory_figures(engine.device, engine._torch)))
+                                        memory=memory_figures(engine.device, engine._torch), shapes=len(engine.shapes)))
     finally:
         structlog.contextvars.clear_contextvars()

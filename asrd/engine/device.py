@@ -128,9 +128,12 @@ def empty_cache(device: str, torch: ModuleType) -> None:
         torch.cuda.empty_cache()
 
 
-def memory_figures(device: str, torch: ModuleType | None = None) -> dict[str, float]:
-    """Memory in MB: process RSS and peak RSS, plus what the GPU driver holds for us."""
+def memory_figures(device: str, torch: ModuleType | None = None, platform: str = sys.platform) -> dict[str, float]:
+    """Memory in MB: process RSS and peak RSS, the physical footprint on macOS, plus what the GPU
+    driver holds for us."""
     import psutil
+
+    from asrd.engine.footprint import phys_footprint
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak_bytes = peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
@@ -138,6 +141,9 @@ def memory_figures(device: str, torch: ModuleType | None = None) -> dict[str, fl
         "rss_mb": psutil.Process().memory_info().rss / 2**20,
         "peak_rss_mb": peak_bytes / 2**20,
     }
+    footprint = phys_footprint(platform=platform)
+    if footprint is not None:
+        figures["footprint_mb"] = footprint / 2**20
     if torch is not None and device == "mps":
         figures["mps_allocated_mb"] = torch.mps.current_allocated_memory() / 2**20
         figures["mps_driver_mb"] = torch.mps.driver_allocated_memory() / 2**20
@@ -149,6 +155,9 @@ def memory_figures(device: str, torch: ModuleType | None = None) -> dict[str, fl
 
 
 def engine_memory_mb(figures: dict[str, float]) -> float:
-    """The figure compared with engine.max_memory_mb: RSS, plus the MPS driver's share (model memory
-    lives in the driver on Apple Silicon, not in RSS)."""
-    return figures.get("rss_mb", 0.0) + figures.get("mps_driver_mb", 0.0)
+    """The figure compared with engine.max_memory_mb: on macOS the physical footprint (it counts the
+    GPU's buffers and compiled graphs, which RSS does not), elsewhere RSS (a CUDA GPU's memory is
+    its own, not the machine's)."""
+    if "footprint_mb" in figures:
+        return figures["footprint_mb"]
+    return figures.get("rss_mb", 0.0)

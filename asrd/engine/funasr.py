@@ -11,18 +11,21 @@ Imported only inside the engine process: it imports torch and funasr.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from asrd.config import Config
-from asrd.engine import bounds, compat
+from asrd.engine import bounds, compat, placement
 from asrd.engine import device as devices
+from asrd.engine.merge import plan_calls, split_call
 from asrd.engine.options import model_options
 from asrd.engine.protocol import FINISHING, RECOGNISING
 from asrd.engine.quiet import captured_output
 from asrd.engine.sentences import Token, split_sentences
+from asrd.engine.shapes import PADDABLE, PaddedFrontend
 from asrd.engine.tags import parse_tags
 from asrd.logging import get_logger
 from asrd.presets import PRESETS
@@ -77,9 +80,20 @@ class Timings:
         return {k: round(v, 3) for k, v in self.__dict__.items()}
 
 
-def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None = None) -> dict[str, Any]:
-    """Arguments for FunASR's AutoModel: the models of the preset (or overrides) on `device`;
+def model_placements(config: Config, device: str, torch_version: str) -> dict[str, placement.Placement]:
+    """Where each configured model runs when the ASR model runs on `device` (asrd.engine.placement)."""
+    return placement.plan(device, torch_version, [role for role, model in config.models().items() if model])
+
+
+def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None = None,
+                     torch_version: str | None = None) -> dict[str, Any]:
+    """Arguments for FunASR's AutoModel: the models of the preset (or overrides), the ASR model on
+    `device` and the others where asrd.engine.placement says, each asked for explicitly;
     `folders` (role -> local folder, from asrd.models.prepare) replaces hub ids."""
+    if torch_version is None:
+        import torch
+
+        torch_version = torch.__version__
     models = {**config.models(), **(folders or {})}
     kwargs: dict[str, Any] = {
         "model": models["asr"],
@@ -88,15 +102,17 @@ def automodel_kwargs(config: Config, device: str, folders: dict[str, str] | None
         "disable_update": True,  # else FunASR asks PyPI for a newer version at start
         "disable_pbar": True,
     }
+    requests = placement.device_kwargs(model_placements(config, device, torch_version))
     if models["vad"]:
         kwargs["vad_model"] = models["vad"]
-        kwargs["vad_kwargs"] = {"max_single_segment_time": int(config.model.max_segment_s * 1000)}
-        if device == "mps":
-            kwargs["vad_kwargs"]["device"] = "cpu"  # FSMN-VAD is ~5x slower on MPS than on the CPU
+        kwargs["vad_kwargs"] = {"max_single_segment_time": int(config.model.max_segment_s * 1000),
+                                **requests["vad_kwargs"]}
     if models["punc"]:
         kwargs["punc_model"] = models["punc"]
+        kwargs["punc_kwargs"] = requests["punc_kwargs"]
     if models["spk"]:
         kwargs["spk_model"] = models["spk"]
+        kwargs["spk_kwargs"] = requests["spk_kwargs"]
     return kwargs
 
 
@@ -108,9 +124,15 @@ class FunASREngine:
         self.model: Any = None  # funasr.AutoModel
         self.device = "cpu"
         self.choice: devices.DeviceChoice | None = None
+        self.placements: dict[str, placement.Placement] = {}
+        self.devices: dict[str, str] = {}  # role -> where its weights are, read after loading
         self.load_s = 0.0
         self._torch: Any = None
         self._fast_vad: Any = None  # asrd.engine.vad.FastVad, built on first use (engine.vad: fast)
+        self.pinned: str | None = None  # the device the daemon holds this engine to (asrd.engine.process)
+        self.calls: str | None = None  # overrides engine.calls (the bench runs both ways on one engine)
+        self.bucket_shapes: bool | None = None  # bound ASR input shapes (asrd.engine.shapes); None: on MPS
+        self.shapes: set[tuple[int, ...]] = set()  # distinct ASR input shapes run while bounding them
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -128,20 +150,25 @@ class FunASREngine:
         self._torch = torch
         self.choice = devices.choose_device(engine.device, engine.device_priority, engine.fallback_on_error, torch)
         if self.choice.fell_back:
-            log.warning("engine.device_fallback", requested=self.choice.requested, device=self.choice.device,
+            log.warning("engine.device_fallback", scope="load", requested=self.choice.requested, device=self.choice.device,
                         reason=self.choice.reason)
         torch.set_num_threads(engine.threads)
         started = time.perf_counter()
         with captured_output():
             from funasr import AutoModel
 
-            self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device, folders))
+            self.model = AutoModel(**automodel_kwargs(self.config, self.choice.device, folders, torch.__version__))
+        self.device = devices.weights_device(self.model.model)  # FunASR falls back to the CPU silently
+        self.placements = model_placements(self.config, self.device, torch.__version__)
+        for role, where in self.placements.items():
+            if role != "asr" and where.device != self.device:
+                log.info("engine.model_placed", model=role, device=where.device, reason=where.reason)
+        self.devices = placement.verify(self.model, self.placements, log)
         self.load_s = time.perf_counter() - started
-        self.device = devices.weights_device(self.model.model)
         steps = compat.apply(self.device)  # what MPS lacks (float64), worked around before the first job
         devices.freeze_loaded_objects()
-        log.info("engine.loaded", device=self.device, requested=engine.device, reason=self.choice.reason,
-                 models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
+        log.info("engine.loaded", device=self.device, devices=self.devices, requested=engine.device,
+                 reason=self.choice.reason, models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
 
     @property
     def loaded(self) -> bool:
@@ -186,43 +213,93 @@ class FunASREngine:
             value = result[0]["value"]
         return [(int(start), int(end)) for start, end in value]
 
+    @property
+    def sequential(self) -> bool:
+        """One ASR call at a time (merged regions), or batched calls: engine.calls, auto = MPS only."""
+        mode = self.config.engine.calls if self.calls is None else self.calls
+        return mode == "sequential" or (mode == "auto" and self.device == "mps")
+
+    def merge_ms(self) -> int:
+        return int(self.config.model.merge_length_s * 1000)
+
     def batches(self, regions: list[tuple[int, int]]) -> list[list[int]]:
-        """Indices of regions per ASR call. mps: one each (batch_size=1 keeps the Apple GPU's
-        memory flat). cuda: shortest-first batches of up to FunASR's 300 padded seconds. cpu:
-        shortest-first batches of up to model.merge_length_s padded seconds (a whole job 1.19x
-        faster than one call per region with a SenseVoiceSmall-sized model: benchmarks/README.md)."""
-        cap_ms = {"cuda": CUDA_BATCH_MS, "cpu": int(self.config.model.merge_length_s * 1000)}.get(self.device, 0)
+        """Indices of regions per batched ASR call. cuda: shortest-first batches of up to FunASR's
+        300 padded seconds. cpu: shortest-first batches of up to model.merge_length_s padded seconds
+        (a whole job 1.19x faster than one call per region with a SenseVoiceSmall-sized model:
+        benchmarks/README.md). Anything else: one region each."""
+        cap_ms = {"cuda": CUDA_BATCH_MS, "cpu": self.merge_ms()}.get(self.device, 0)
         return length_batches(regions, cap_ms)
+
+    def asr_calls(self, regions: list[tuple[int, int]]) -> int:
+        """How many ASR calls this file's regions take, as recognise() would make them."""
+        return len(plan_calls(regions, self.merge_ms()) if self.sequential else self.batches(regions))
 
     def recognise(self, samples: np.ndarray, regions: list[tuple[int, int]], timings: Timings,
                   on_progress: ProgressCallback | None = None) -> list[SegmentResult]:
         """ASR (and speaker embeddings) per region, progress after each call; results in time order."""
-        results: list[SegmentResult | None] = [None] * len(regions)
         options = self._options()
+        asr_options = dict(options)
+        if self.bucket_shapes if self.bucket_shapes is not None else self.device == "mps":
+            asr_options["frontend"] = PaddedFrontend(self.model.kwargs["frontend"], self.shapes,
+                                                     pad=type(self.model.model).__name__ in PADDABLE)
+        if self.sequential:
+            return self._recognise_merged(samples, regions, timings, on_progress, options, asr_options)
+        results: list[SegmentResult | None] = [None] * len(regions)
         total_s = sum(end - start for start, end in regions) / 1000
         done_s, done_n = 0.0, 0
         for batch in self.batches(regions):
-            # torch views, as FunASR's own VAD path slices them (Fun-ASR-Nano's prompt takes no numpy)
-            clips = [self._torch.from_numpy(samples[start * SAMPLES_PER_MS:min(end * SAMPLES_PER_MS, len(samples))])
-                     for start, end in (regions[i] for i in batch)]
+            clips = [self._clip(samples, *regions[i]) for i in batch]
             started = time.perf_counter()
             outputs = self.model.inference(clips, model=self.model.model, kwargs=self.model.kwargs,
-                                           batch_size=len(clips), **options)
+                                           batch_size=len(clips), **asr_options)
             timings.asr_s += time.perf_counter() - started
             for i, clip, output in zip(batch, clips, outputs):
                 start, end = regions[i]
                 result = SegmentResult(start, end, str(output.get("text", "")),
                                        [[int(a) + start, int(b) + start] for a, b in output.get("timestamp", [])])
-                if self.model.spk_model is not None:
-                    started = time.perf_counter()
-                    self._embed_speakers(result, clip, options)
-                    timings.spk_s += time.perf_counter() - started
+                self._speakers_of(result, clip, options, timings)
                 results[i] = result
                 done_s += result.duration_s
                 done_n += 1
             if on_progress:
                 on_progress(Progress(done_s, total_s, done_n, len(regions)))
         return [r for r in results if r is not None]
+
+    def _recognise_merged(self, samples: np.ndarray, regions: list[tuple[int, int]], timings: Timings,
+                          on_progress: ProgressCallback | None, options: dict[str, Any],
+                          asr_options: dict[str, Any]) -> list[SegmentResult]:
+        """One call at a time (batch_size=1, as MPS wants), adjacent regions merged into calls of up to
+        model.merge_length_s and cut back into regions by token timestamps (asrd.engine.merge)."""
+        results: list[SegmentResult | None] = [None] * len(regions)
+        total_s = sum(end - start for start, end in regions) / 1000
+        done_s, done_n = 0.0, 0
+        merged_options = {**asr_options, "output_timestamp": True}  # the words' times place them
+        for call in plan_calls(regions, self.merge_ms()):
+            clip = self._clip(samples, call.start_ms, call.end_ms)
+            started = time.perf_counter()
+            [output] = self.model.inference([clip], model=self.model.model, kwargs=self.model.kwargs, batch_size=1,
+                                            **(merged_options if len(call.members) > 1 else asr_options))
+            timings.asr_s += time.perf_counter() - started
+            for piece in split_call(call, regions, output):
+                result = SegmentResult(piece.start_ms, piece.end_ms, piece.text, piece.timestamps)
+                self._speakers_of(result, self._clip(samples, piece.start_ms, piece.end_ms), options, timings)
+                results[piece.region] = result
+            done_s += sum(regions[i][1] - regions[i][0] for i in call.members) / 1000
+            done_n += len(call.members)
+            if on_progress:
+                on_progress(Progress(done_s, total_s, done_n, len(regions)))
+        return [r for r in results if r is not None]
+
+    def _clip(self, samples: np.ndarray, start_ms: int, end_ms: int) -> Any:
+        """A torch view of [start_ms, end_ms), as FunASR's own VAD path slices (Fun-ASR-Nano's prompt
+        takes no numpy)."""
+        return self._torch.from_numpy(samples[start_ms * SAMPLES_PER_MS:min(end_ms * SAMPLES_PER_MS, len(samples))])
+
+    def _speakers_of(self, result: SegmentResult, clip: Any, options: dict[str, Any], timings: Timings) -> None:
+        if self.model.spk_model is not None:
+            started = time.perf_counter()
+            self._embed_speakers(result, clip, options)
+            timings.spk_s += time.perf_counter() - started
 
     def _embed_speakers(self, result: SegmentResult, clip: Any, options: dict[str, Any]) -> None:
         from funasr.models.campplus.utils import sv_chunk

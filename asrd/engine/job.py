@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from asrd import audio
+from asrd.engine import fallback
 from asrd.engine.funasr import FunASREngine, ProgressCallback
 from asrd.engine.protocol import DECODING, DETECTING_SPEECH, OPENING, JobRequest
 from asrd.transcript import SourceInfo, Transcript
@@ -26,10 +27,11 @@ def _no_stages(stage: str, audio_s: float | None = None) -> None:
 
 
 def run_job(engine: FunASREngine, request: JobRequest, on_progress: ProgressCallback | None = None,
-            on_stage: StageCallback = _no_stages) -> Transcript:
+            on_stage: StageCallback = _no_stages, on_fallback: fallback.FallbackCallback | None = None) -> Transcript:
     """Probe + decode + transcribe; raises audio.AudioError for a recording that cannot be decoded or
     is over `limits` (refused from its size and header, before a sample is decoded).
-    on_stage hears each stage as it starts, with the length once the header, then the samples, tell it."""
+    on_stage hears each stage as it starts, with the length once the header, then the samples, tell it;
+    on_fallback hears an op failing on the Apple GPU before the job is re-run on the CPU."""
     started = time.perf_counter()
     on_stage(OPENING)
     limits = engine.config.limits
@@ -45,7 +47,7 @@ def run_job(engine: FunASREngine, request: JobRequest, on_progress: ProgressCall
     decode_s = time.perf_counter() - started
     on_stage(DETECTING_SPEECH, decoded.duration_s)
     source = SourceInfo(str(Path(request.path).absolute()), request.size, request.sha256)
-    transcript = engine.transcribe(decoded.samples, source, on_progress, on_stage)
+    transcript = fallback.transcribe(engine, decoded.samples, source, on_progress, on_stage, on_fallback)
     transcript.processing_s = time.perf_counter() - started
     transcript.stats.setdefault("timings", {})["decode_s"] = round(decode_s, 3)
     return transcript

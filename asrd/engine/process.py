@@ -26,6 +26,7 @@ log = get_logger("asrd.engine")
 POLL_S = 0.1
 STOP_GRACE_S = 3.0
 RESTART_BACKOFF_S = (1.0, 60.0)  # first delay, cap: doubled after each consecutive failure
+FALLBACKS_TO_MOVE = 2  # jobs whose ops failed on the GPU before the engine moves to the CPU for good
 
 # JobOutcome.status values
 DONE = "done"  # transcript ready
@@ -57,6 +58,11 @@ class EngineState:
     jobs_served: int = 0
     restarts: int = 0
     last_error: str | None = None
+    memory_mb: int | None = None  # the figure engine.max_memory_mb is compared with, after the last job
+    memory_limit_mb: int | None = None
+    shapes: int = 0  # distinct input shapes the engine process has run on MPS
+    device_fallbacks: int = 0  # jobs re-run on the CPU after an op failed on the GPU
+    device_note: str | None = None  # why the engine is not on the device it chose (held on the CPU)
 
 
 ProgressFn = Callable[[protocol.JobProgress], None]
@@ -74,6 +80,7 @@ class EngineProcess:
         self._failures = 0  # consecutive crashes/load failures, for the restart backoff
         self._not_before = 0.0
         self._last_used = time.monotonic()
+        self._pinned: str | None = None  # the CPU, after a second job's op failed on the GPU
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -94,8 +101,8 @@ class EngineProcess:
         parent_conn, child_conn = self._ctx.Pipe()
         from asrd.engine.child import main as child_main
 
-        self._proc = self._ctx.Process(target=child_main, args=(child_conn, self.config), name="asrd-engine",
-                                       daemon=True)
+        self._proc = self._ctx.Process(target=child_main, args=(child_conn, self.config, self._pinned),
+                                       name="asrd-engine", daemon=True)
         started = time.monotonic()
         self.info.state, self.info.last_error = "loading", None
         self._proc.start()
@@ -186,21 +193,37 @@ class EngineProcess:
                     if on_progress:
                         on_progress(message)
                     continue
+                if isinstance(message, protocol.DeviceFellBack):
+                    self._fell_back(message)
+                    continue
                 if isinstance(message, protocol.JobDone):
-                    return self._finished(JobOutcome(DONE, message.transcript, memory=message.memory))
+                    return self._finished(JobOutcome(DONE, message.transcript, memory=message.memory), message.shapes)
                 if isinstance(message, protocol.JobFailed):
                     status = BAD_FILE if message.bad_file else ERROR
-                    return self._finished(JobOutcome(status, reason=message.reason, memory=message.memory))
+                    return self._finished(JobOutcome(status, reason=message.reason, memory=message.memory),
+                                          message.shapes)
                 return self._lost(message, deadline, should_stop)
         finally:
             self._last_used = time.monotonic()
             if self.info.state == "busy":
                 self.info.state = "ready"
 
-    def _finished(self, outcome: JobOutcome) -> JobOutcome:
+    def _finished(self, outcome: JobOutcome, shapes: int = 0) -> JobOutcome:
         self.info.jobs_served += 1
-        self._recycle_if_due(outcome.memory)
+        self._recycle_if_due(outcome.memory, shapes)
         return outcome
+
+    def _fell_back(self, message: protocol.DeviceFellBack) -> None:
+        """An op failed on the GPU and the child re-runs the job on the CPU. The first time the
+        engine stays on the GPU; the second, it moves to the CPU (after this job) until asrd restarts."""
+        self.info.device_fallbacks += 1
+        if self.info.device_fallbacks < FALLBACKS_TO_MOVE or self._pinned:
+            return
+        self._pinned = "cpu"
+        self.info.device_note = (f"on the CPU until asrd restarts: {self.info.device_fallbacks} jobs hit ops "
+                                 f"{message.device} cannot run (last: {message.op or message.error})")
+        log.warning("engine.device_fallback", scope="engine", requested=message.device, device="cpu", op=message.op,
+                    error=message.error, fallbacks=self.info.device_fallbacks, reason=self.info.device_note)
 
     def _lost(self, why: str, deadline: JobDeadline, should_stop: StopFn) -> JobOutcome:
         """The child stopped answering this job: died, timed out, or we are stopping."""
@@ -249,15 +272,22 @@ class EngineProcess:
 
     # --- memory hygiene --------------------------------------------------------------------
 
-    def _recycle_if_due(self, memory: dict[str, float]) -> None:
+    def _recycle_if_due(self, memory: dict[str, float], shapes: int) -> None:
         engine = self.config.engine
         used = engine_memory_mb(memory)
-        if engine.recycle_after_jobs and self.info.jobs_served % engine.recycle_after_jobs == 0:
+        limit_mb = engine.memory_limit_mb()
+        self.info.memory_mb, self.info.memory_limit_mb, self.info.shapes = round(used), limit_mb, shapes
+        if self._pinned and self.info.device != self._pinned:
+            self.stop(reason=f"moving to the {self._pinned}: {self.info.device_note}")
+        elif engine.recycle_after_jobs and self.info.jobs_served % engine.recycle_after_jobs == 0:
             self.stop(reason=f"recycled after {engine.recycle_after_jobs} jobs")
             log.info("engine.recycled", reason="jobs", jobs=engine.recycle_after_jobs)
-        elif engine.max_memory_mb and used > engine.max_memory_mb:
-            self.stop(reason=f"memory {used:.0f} MB over engine.max_memory_mb {engine.max_memory_mb}")
-            log.info("engine.recycled", reason="memory", memory_mb=round(used), limit_mb=engine.max_memory_mb)
+        elif limit_mb and used > limit_mb:
+            self.stop(reason=f"memory {used:.0f} MB over engine.max_memory_mb {limit_mb}")
+            log.info("engine.recycled", reason="memory", memory_mb=round(used), limit_mb=limit_mb)
+        elif engine.max_shapes and shapes > engine.max_shapes:
+            self.stop(reason=f"{shapes} distinct input shapes, over engine.max_shapes {engine.max_shapes}")
+            log.info("engine.recycled", reason="shapes", shapes=shapes, limit=engine.max_shapes)
 
     def unload_if_idle(self) -> bool:
         """Stop the child after engine.idle_unload_s without jobs; its memory returns to the system."""

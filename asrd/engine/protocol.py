@@ -2,7 +2,7 @@
 
 Parent -> child: JobRequest, or SHUTDOWN.
 Child -> parent: Ready | LoadFailed (once, after loading), then per job any number of LogEvent,
-JobStage and JobProgress, ending in JobDone or JobFailed. LogEvent may also come at any other time.
+JobStage, JobProgress and DeviceFellBack, ending in JobDone or JobFailed. LogEvent may also come at any other time.
 No torch here: both processes import this module.
 """
 
@@ -75,10 +75,22 @@ class JobStage:
 
 
 @dataclass(frozen=True)
+class DeviceFellBack:
+    """An op failed on the engine's device during this job (not the recording's fault): the job is
+    being re-run on the CPU. `op` is the failing operator when the error names one."""
+
+    job_id: int | str
+    device: str
+    op: str | None
+    error: str
+
+
+@dataclass(frozen=True)
 class JobDone:
     job_id: int | str
     transcript: Transcript
     memory: dict[str, float]
+    shapes: int = 0  # distinct input shapes this engine process has run on MPS so far
 
 
 @dataclass(frozen=True)
@@ -87,3 +99,4 @@ class JobFailed:
     reason: str
     bad_file: bool  # True: the recording cannot be decoded (AudioError); False: anything else
     memory: dict[str, float] = field(default_factory=dict)
+    shapes: int = 0

@@ -12,6 +12,10 @@ should do instead. Keys:
   "load_progress": true  while the models load, log `test.load_progress` every 0.5 s (a moving download)
   "fake_mps": "FILE"   pretend the weights sit on an Apple GPU: device "mps", with
                        torch.mps.empty_cache appending a line to FILE and fixed mps memory figures
+                       (not in an engine the parent holds on the CPU)
+  "mps_error_on": "x"  with fake_mps: the loaded models' ASR call raises the error MPS gives for an op
+                       it lacks when a job's path contains x (a CPU set loaded later is not touched)
+  "bucket_shapes": true  pad ASR input shapes to buckets whatever the device (as on MPS)
 Without the variable, nothing here changes behaviour.
 """
 
@@ -29,12 +33,15 @@ from asrd.engine.protocol import OPENING
 
 ENV = "ASRD_TEST_HOOKS"
 LOAD_PROGRESS_EVERY_S = 0.5
+FAKE_MPS_ERROR = ("The operator 'aten::_asrd_fake_op' is not currently implemented for the MPS device. If you want "
+                  "this op to be considered for addition please comment on pytorch#141287")
 
 
 @dataclass
 class Hooks:
     settings: dict[str, Any] = field(default_factory=dict)
     _loaded: threading.Event = field(default_factory=threading.Event)
+    _path: str = ""  # the job in flight
 
     def before_load(self) -> None:
         if self.settings.get("load_progress"):
@@ -51,8 +58,10 @@ class Hooks:
 
     def after_load(self, engine: Any) -> None:
         self._loaded.set()
+        if self.settings.get("bucket_shapes"):
+            engine.bucket_shapes = True
         path = self.settings.get("fake_mps")
-        if not path:
+        if not path or engine.pinned:
             return
         torch = engine._torch
 
@@ -64,8 +73,22 @@ class Hooks:
         torch.mps.current_allocated_memory = lambda: 100 * 2**20
         torch.mps.driver_allocated_memory = lambda: 200 * 2**20
         engine.device = "mps"
+        if self.settings.get("mps_error_on"):
+            self._fail_ops_on(engine, self.settings["mps_error_on"])
+
+    def _fail_ops_on(self, engine: Any, text: str) -> None:
+        automodel = engine.model
+        original = automodel.inference
+
+        def inference(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("model") is automodel.model and text in self._path:
+                raise NotImplementedError(FAKE_MPS_ERROR)
+            return original(*args, **kwargs)
+
+        automodel.inference = inference
 
     def at_stage(self, stage: str, request: Any) -> None:
+        self._path = request.path
         if stage == OPENING and self.settings.get("delay_s"):
             time.sleep(float(self.settings["delay_s"]))
         if stage != self.settings.get("fault_stage", OPENING):
