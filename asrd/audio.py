@@ -86,11 +86,15 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
         return _dispatch(p, _probe_soundfile, _probe_pyav)
 
 
-def decode(path: str | os.PathLike[str]) -> Audio:
-    """Decode the whole recording to SAMPLE_RATE mono float32."""
+def decode(path: str | os.PathLike[str], max_duration_s: float | None = None) -> Audio:
+    """Decode the whole recording to SAMPLE_RATE mono float32.
+
+    max_duration_s: stop with AudioError once more than this much audio has been decoded, so a file
+    whose header hides its length (a streamed webm, a lying frame count) cannot fill the memory.
+    """
     p = _check_file(path)
     with _as_audio_error(p):
-        return _dispatch(p, _decode_soundfile, _decode_pyav)
+        return _dispatch(p, lambda q: _decode_soundfile(q, max_duration_s), lambda q: _decode_pyav(q, max_duration_s))
 
 
 # -- shared plumbing ---------------------------------------------------------------------------
@@ -130,7 +134,7 @@ def _as_audio_error(p: Path) -> Iterator[None]:
     except Exception as e:
         if not isinstance(e, _bad_input_errors()):
             raise
-        if isinstance(e, PermissionError):
+        if isinstance(e, PermissionError) and not _is_ffmpeg_error(e):  # FFmpeg's EPERM is bad data
             raise AudioError(p, "cannot read file: permission denied") from e
         raise AudioError(p, f"undecodable: {type(e).__name__}: {e}") from e
 
@@ -140,6 +144,11 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     errors: tuple[type[BaseException], ...] = (RuntimeError, ValueError, OSError, EOFError)
     av = sys.modules.get("av")
     return errors + (av.error.FFmpegError,) if av is not None else errors
+
+
+def _is_ffmpeg_error(e: BaseException) -> bool:
+    av = sys.modules.get("av")
+    return av is not None and isinstance(e, av.error.FFmpegError)
 
 
 def _looks_like_text(p: Path) -> bool:
@@ -236,6 +245,22 @@ def _flush(stream) -> np.ndarray:
     return stream.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
+def _bounded(p: Path, blocks: Iterable[tuple[np.ndarray, int]], max_s: float | None) -> Iterator[tuple[np.ndarray, int]]:
+    """The blocks, until more than max_s seconds have come: then AudioError (memory stays bounded)."""
+    held_s = 0.0
+    for block, rate in blocks:
+        held_s += len(block) / rate
+        if max_s is not None and held_s > max_s:
+            raise AudioError(p, f"too long: more than limits.max_duration_s ({hours(max_s)}) of audio, "
+                                "found while decoding (its header did not say so)")
+        yield block, rate
+
+
+def hours(seconds: float) -> str:
+    """`6 h`, `6.11 h`, `90 s`: how lengths read in a reason."""
+    return f"{seconds / 3600:.3g} h" if seconds >= 3600 else f"{seconds:.0f} s"
+
+
 def _finish(p: Path, samples: np.ndarray, rate: int, channels: int) -> Audio:
     if len(samples) == 0:
         raise AudioError(p, "no audio samples")
@@ -266,9 +291,9 @@ def _probe_soundfile(p: Path) -> AudioInfo:
     return info
 
 
-def _decode_soundfile(p: Path) -> Audio:
+def _decode_soundfile(p: Path, max_s: float | None = None) -> Audio:
     info = _probe_soundfile(p)
-    samples, frames = _to_16k(_soundfile_blocks(p, info), _expected_at_16k(info.duration_s))
+    samples, frames = _to_16k(_bounded(p, _soundfile_blocks(p, info), max_s), _expected_at_16k(info.duration_s))
     held_s = frames / info.sample_rate
     if info.duration_s - held_s > _truncation_slack(info):
         raise AudioError(p, _truncated_reason(info.duration_s, held_s))
@@ -354,6 +379,9 @@ def _truncated_reason(promised_s: float, held_s: float) -> str:
 def _open_pyav(p: Path):
     import av
 
+    truncated = _mp4_truncation(p)
+    if truncated:
+        raise AudioError(p, truncated)
     try:
         container = av.open(str(p), metadata_errors="ignore")
     except av.error.FFmpegError as e:
@@ -362,6 +390,38 @@ def _open_pyav(p: Path):
         raise AudioError(p, f"unrecognised format or corrupt data ({_ffmpeg_message(e)})") from e
     with container:
         yield container
+
+
+def _mp4_truncation(p: Path) -> str | None:
+    """Why: FFmpeg says only "Invalid data" for a recording cut off mid-copy (its index, the moov
+    box, comes last) and quietly decodes less when the index came first.
+
+    Walks the top-level boxes of an MP4/M4A/MOV: one whose declared size runs past the end of the
+    file means the file was cut off. None for other formats and for complete files.
+    """
+    size = p.stat().st_size
+    offset, boxes = 0, []
+    with p.open("rb") as f:
+        while offset + 8 <= size:
+            f.seek(offset)
+            head = f.read(16)
+            box_size, kind = struct.unpack(">I", head[:4])[0], head[4:8]
+            if not boxes and kind != b"ftyp":
+                return None  # not an ISO media file
+            if box_size == 1 and len(head) >= 16:
+                box_size = struct.unpack(">Q", head[8:16])[0]
+            elif box_size == 0:  # "to the end of the file"
+                box_size = size - offset
+            if box_size < 8:
+                return None  # not a box structure FFmpeg would read either; let it say why
+            boxes.append(kind)
+            if offset + box_size > size:
+                return (f"truncated: its {kind.decode('latin-1')!r} box promises {offset + box_size} bytes, "
+                        f"the file holds {size}")
+            offset += box_size
+    if boxes and b"moov" not in boxes and b"moof" not in boxes:
+        return "truncated or incomplete: no 'moov' box (the index an MP4/M4A file needs)"
+    return None
 
 
 def _ffmpeg_message(e: Exception) -> str:
@@ -402,12 +462,13 @@ def _probe_pyav(p: Path) -> AudioInfo:
         )
 
 
-def _decode_pyav(p: Path) -> Audio:
+def _decode_pyav(p: Path, max_s: float | None = None) -> Audio:
     with _open_pyav(p) as container:
         stream = _pick_stream(p, container)
         cc = stream.codec_context
         rate, channels = cc.sample_rate, cc.channels
-        samples, _ = _to_16k(_pyav_blocks(p, container, stream), _expected_at_16k(_track_duration(stream)))
+        samples, _ = _to_16k(_bounded(p, _pyav_blocks(p, container, stream), max_s),
+                             _expected_at_16k(_track_duration(stream)))
         samples = _trim_padding(samples, _track_duration(stream))
     return _finish(p, samples, rate, channels)
 
@@ -416,7 +477,7 @@ def _pyav_blocks(p: Path, container, stream) -> Iterator[tuple[np.ndarray, int]]
     """Decode one stream's packets; a bad packet is skipped (as ffmpeg does), a bad demux isn't."""
     import av
 
-    decoded = skipped = 0
+    accepted = skipped = 0
     packets = container.demux(stream)
     while True:
         try:
@@ -427,14 +488,15 @@ def _pyav_blocks(p: Path, container, stream) -> Iterator[tuple[np.ndarray, int]]
             raise AudioError(p, f"corrupt or truncated container ({_ffmpeg_message(e)})") from e
         try:
             frames = packet.decode()
-        except av.error.InvalidDataError:
+        except av.error.FFmpegError:  # InvalidData, or EPERM from a packet cut out of place
             skipped += 1
             continue
+        accepted += bool(packet.size)
         for frame in frames:
-            decoded += 1
             yield _frame_mono(frame), frame.sample_rate
-    if skipped and not decoded:
-        raise AudioError(p, f"undecodable audio data ({skipped} packets rejected by the decoder)")
+    if skipped and skipped >= accepted:  # a bad packet here and there is skipped, as ffmpeg does
+        raise AudioError(p, f"undecodable audio data ({skipped} of {skipped + accepted} packets rejected "
+                            "by the decoder)")
 
 
 def _frame_mono(frame) -> np.ndarray:

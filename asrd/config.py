@@ -131,6 +131,14 @@ class PowerConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Recordings refused from their header before anything is decoded (6 h of 16 kHz float32 is 1.4 GB)."""
+
+    max_duration_s: float = field(default=6 * 3600.0, metadata={"minimum": 1})
+    max_bytes: int = field(default=4 * 1024**3, metadata={"minimum": 1})
+
+
+@dataclass(frozen=True)
 class Config:
     inbox: Path = field(default_factory=lambda: Path("~/Transcribe/inbox").expanduser())
     outputs: tuple[str, ...] = field(default=("txt", "srt", "json"), metadata=_choices(*FORMATS))
@@ -138,6 +146,7 @@ class Config:
     log_file: Path = field(default_factory=lambda: user_log_file())
     log_level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
     watch: WatchConfig = field(default_factory=WatchConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)

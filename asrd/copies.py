@@ -16,7 +16,7 @@ from pathlib import Path
 from asrd.error_record import error_record_path, write_error_record
 from asrd.ledger import Job
 from asrd.logging import get_logger
-from asrd.manifest import Manifest, path_key
+from asrd.manifest import Manifest, on_disk, path_key
 from asrd.output import write_outputs
 from asrd.transcript import Transcript
 from asrd.transcript_store import TranscriptStore
@@ -53,31 +53,32 @@ class Copies:
     def _holds(self, job: Job, copy: str) -> bool:
         """Is `copy` still a copy (there, the same size, not the recording's own path)?"""
         try:
-            return copy != job.path and Path(copy).stat().st_size == job.size
+            return copy != job.path and on_disk(copy).stat().st_size == job.size
         except OSError:
             return False
 
     def _write(self, job: Job, copy: str) -> None:
         if not self._holds(job, copy) or self.manifest.outputs_of(copy, job.sha256):
             return  # gone, or it has its transcripts already (a rescan or a restart saw it again)
-        transcript = self.transcripts.load(job.sha256, copy) or _from_json_output(job, copy)
+        where = on_disk(copy)  # the key is NFC; the folder may spell the name NFD
+        transcript = self.transcripts.load(job.sha256, where) or _from_json_output(job, str(where))
         if transcript is None:
             log.warning("copy.not_written", job_id=job.id, file=copy, same_as=job.path,
                         reason="no stored transcript of this recording (made by an older asrd)",
                         hint="`asrd transcribe --force FILE` transcribes the copy too")
             return
         try:
-            outputs = write_outputs(transcript, Path(copy), self.formats, self.manifest)
+            outputs = write_outputs(transcript, where, self.formats, self.manifest)
         except OSError as exc:  # the copy's folder is read-only or full: its original is unaffected
             log.warning("copy.not_written", job_id=job.id, file=copy, same_as=job.path, reason=str(exc))
             return
         log.info("copy.done", job_id=job.id, file=copy, same_as=job.path, outputs=[str(p) for p in outputs])
 
     def _fail(self, job: Job, copy: str) -> None:
-        if not self._holds(job, copy) or error_record_path(Path(copy)).exists():
+        if not self._holds(job, copy) or error_record_path(on_disk(copy)).exists():
             return
         reason = f"{job.last_error or 'failed'} (the same recording as {job.path})"
-        record = write_error_record(Path(copy), reason, job.attempts, job.crashes, fallback_dir=self.errors_dir)
+        record = write_error_record(on_disk(copy), reason, job.attempts, job.crashes, fallback_dir=self.errors_dir)
         log.warning("copy.failed", job_id=job.id, file=copy, same_as=job.path,
                     error_record=str(record) if record else None)
 

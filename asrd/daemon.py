@@ -32,9 +32,10 @@ from asrd.ledger import IllegalTransition, Job, Ledger, backoff_s
 from asrd.lock import StateLock
 from asrd.lock_wait import acquire_or_wait
 from asrd.logging import get_logger
+from asrd.macos.dataless import is_dataless
 from asrd.macos.power import KeepAwake
 from asrd.macos.privacy import explain
-from asrd.manifest import Manifest, path_key
+from asrd.manifest import Manifest, on_disk, path_key
 from asrd.notify import Notifier
 from asrd.output import cleanup_temp_files, write_outputs
 from asrd.output_move import move_outputs
@@ -234,7 +235,7 @@ class Daemon:
             self.watcher = InboxWatcher(self.config.inbox, settle_s=self.config.watch.settle_s,
                                         rescan_s=self.config.watch.rescan_s, polling=self.config.watch.polling)
             self.watcher.start()
-        if any(key.split(".")[0] in ("engine", "model") for key in changed):
+        if any(key.split(".")[0] in ("engine", "model", "limits") for key in changed):
             self.engine.stop(reason="configuration reloaded")
             self.engine = EngineProcess(self.config)
         self.copies.formats = list(self.config.outputs)
@@ -254,6 +255,9 @@ class Daemon:
         """Hash a settled file (unless its size+mtime were hashed before) and queue new content."""
         sha = self.ledger.cached_hash(ready.path, ready.size, ready.mtime_ns)
         if sha is None:
+            if _dataless(ready.path):  # evicted to iCloud since the watcher looked: reading would download it
+                self.watcher.forget(ready.path)  # the watcher's gate says file.dataless and waits for it
+                return
             try:
                 sha = sha256_file(ready.path)
             except OSError as exc:  # offered again at the next rescan, not forgotten until a restart
@@ -331,11 +335,13 @@ class Daemon:
 
     def _source_state(self, job: Job, path: str | None = None, thorough: bool = False) -> tuple[str, str]:
         """(HERE | MISSING | CHANGED, why) for the job's content at `path` (default: its own)."""
-        path = path or job.path
+        path = str(on_disk(path or job.path))  # the ledger's NFC key, as the folder spells it
         try:
             st = os.stat(path)
             if not stat.S_ISREG(st.st_mode) or st.st_size != job.size:
                 return CHANGED, f"{path} now holds another recording"
+            if is_dataless(st):
+                return MISSING, f"{path} is in iCloud only (not downloaded); it waits until it is"
             if (st.st_mtime_ns == job.mtime_ns and not thorough) or sha256_file(path) == job.sha256:
                 return HERE, ""
             return CHANGED, f"{path} now holds another recording"
@@ -354,7 +360,7 @@ class Daemon:
         if self._locate(job) != HERE:
             return
         job = self.ledger.get(job.id)  # _locate may have followed the content to another path
-        path = Path(job.path)
+        path = on_disk(job.path)
         log.info("job.started", job_id=job.id, file=job.path, attempt=job.attempts + 1)
         self._current = {"job_id": job.id, "file": job.path, "started_at": time.time(), "fraction": 0.0}
         self._write_status(force=True)
@@ -383,7 +389,7 @@ class Daemon:
             return JobOutcome(DONE, stored)
         # Never opened here: a recording that crashes or hangs its decoder would take the daemon
         # with it. The engine probes it, reports its length and turns a bad header into BAD_FILE.
-        request = JobRequest(job.id, job.path, job.size, job.sha256)
+        request = JobRequest(job.id, str(path), job.size, job.sha256)
         return self.engine.run(request, self._progress, self.stopping.is_set, on_stage=self._stage)
 
     def _stage(self, stage: JobStage) -> None:
@@ -445,7 +451,7 @@ class Daemon:
             return
         job = self.ledger.get(job.id)
         if job.path != path_key(path):  # the recording moved while it was transcribed: outputs go beside it
-            path = Path(job.path)
+            path = on_disk(job.path)
             transcript = self.transcripts.load(job.sha256, path) or transcript
         started = time.perf_counter()
         outputs = write_outputs(transcript, path, self.config.outputs, self.manifest)
@@ -488,6 +494,13 @@ class Daemon:
                        "device_fallbacks": engine.device_fallbacks, "device_note": engine.device_note},
             "job": self._current,
         })
+
+
+def _dataless(path: Path) -> bool:
+    try:
+        return is_dataless(os.stat(path))
+    except OSError:
+        return False
 
 
 def cleanup_temp_files_under(folder: Path) -> list[Path]:

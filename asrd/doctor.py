@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -159,6 +160,31 @@ def check_inbox(config: Config) -> Check:
     return Check("inbox", "ok", str(inbox))
 
 
+def check_dataless(config: Config) -> Check:
+    """Recordings evicted to iCloud (dataless) wait in the inbox until someone downloads them."""
+    from asrd.macos.dataless import is_dataless
+    from asrd.watcher import is_candidate
+
+    inbox = Path(config.inbox).expanduser().absolute()
+    waiting: list[Path] = []
+    for dirpath, _dirs, files in os.walk(inbox):
+        for name in files:
+            path = Path(dirpath, name)
+            try:
+                if is_candidate(path, inbox) and is_dataless(os.stat(path)):
+                    waiting.append(path)
+            except OSError:
+                continue
+    if not waiting:
+        return Check("dataless", "ok", "no recordings in the inbox are in iCloud only")
+    shown = ", ".join(p.name for p in sorted(waiting)[:3]) + (", …" if len(waiting) > 3 else "")
+    return Check("dataless", "warn",
+                 f"{len(waiting)} dataless file{'s' if len(waiting) != 1 else ''} waiting in the inbox, in iCloud "
+                 f"only and not read until downloaded: {shown}",
+                 f"download them in Finder (Download Now), or `brctl download {shlex.quote(str(min(waiting)))}` "
+                 "for each; asrd picks them up then")
+
+
 def check_privacy(config: Config, platform: str = sys.platform, home: Path | None = None) -> list[Check]:
     """macOS only: an inbox where privacy protection stops a login agent until it is granted access."""
     if platform != "darwin":
@@ -235,7 +261,7 @@ def run_checks(config: Config, config_path: Path | None) -> list[Check]:
     steps: list[Callable[[], Check | list[Check]]] = [
         check_python, lambda: check_package("torch"), lambda: check_package("funasr"), check_fbank,
         lambda: check_device(config), lambda: check_models(config), lambda: check_inbox(config),
-        lambda: check_privacy(config), lambda: check_volume(config),
+        lambda: check_dataless(config), lambda: check_privacy(config), lambda: check_volume(config),
         lambda: check_disk(config), lambda: check_log(config), lambda: check_agent(config_path)]
     results: list[Check] = []
     for step in steps:

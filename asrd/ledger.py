@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from asrd.logging import get_logger
-from asrd.manifest import path_key
+from asrd.manifest import on_disk, path_key
 from asrd.sqlite_files import BUSY_TIMEOUT_S, open_db
 
 log = get_logger("asrd.ledger")
@@ -371,8 +371,9 @@ class Ledger:
         a copy (hashing it here would hold the write lock for the length of a read).
         """
         try:
-            st = os.stat(job.path)
-            if os.path.samefile(job.path, new_key):
+            recorded = on_disk(job.path)  # keys are NFC; on Linux an NFD name opens only as NFD
+            st = os.stat(recorded)
+            if os.path.samefile(recorded, on_disk(new_key)):
                 return False
         except OSError:
             return False

@@ -51,6 +51,23 @@ def path_key(path: str | os.PathLike[str]) -> str:
     return unicodedata.normalize("NFC", str(absolute))
 
 
+def on_disk(key: str | os.PathLike[str]) -> Path:
+    """The file a path key names, as its folder spells it: a key is NFC, and where the file system
+    does not fold spellings (Linux, unlike APFS) an NFD name opens only as NFD. The key itself when
+    it exists, or when no entry of its folder matches."""
+    path = Path(key)
+    if os.path.lexists(path):
+        return path
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return path
+    for name in names:
+        if name != path.name and unicodedata.normalize("NFC", name) == path.name:
+            return path.with_name(name)
+    return path
+
+
 @dataclass(frozen=True)
 class OutputRow:
     """What the manifest knows of one output file."""

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,10 +33,13 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingEmitter, PollingObserver
 
 from asrd.audio import AUDIO_EXTENSIONS
 from asrd.logging import get_logger
+from asrd.macos.dataless import FIX as DATALESS_FIX
+from asrd.macos.dataless import is_dataless
 from asrd.macos.privacy import explain
 from asrd.output import TEMP_SUFFIX
 from asrd.volumes import volume_of
@@ -75,6 +79,7 @@ class _Candidate:
     sig: _Sig | None = None  # None until its first stat
     since: float = 0.0  # clock time when sig was first seen
     waiting_logged: bool = False
+    dataless: bool = False  # its content is in iCloud only: never read until it is downloaded
 
 
 def _skipped_part(name: str) -> bool:
@@ -103,15 +108,27 @@ def _scannable_dir(path: Path, inbox: Path) -> bool:
     return not any(_skipped_part(part) for part in rel.parts)
 
 
-def _signature(path: Path) -> _Sig | None:
-    """The file's (size, mtime, inode), or None if it is gone or not a regular file."""
+def _stat(path: Path) -> os.stat_result | None:
+    """The stat of what the path names (a link's target), or None if it is gone."""
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode):
+
+
+def _signature(st: os.stat_result | None) -> _Sig | None:
+    """The file's (size, mtime, inode), or None if it is gone or not a regular file."""
+    if st is None or not stat.S_ISREG(st.st_mode):
         return None
     return _Sig(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _not_a_file(st: os.stat_result) -> str:
+    """Why a path with a recording's name is never opened: a FIFO would block the reader for good."""
+    mode = st.st_mode
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    return f"{kind}, not a recording: never opened"
 
 
 def _dir_identity(path: Path) -> tuple[int, int, float | None] | None:
@@ -147,6 +164,15 @@ def _creatable(inbox: Path) -> bool:
     if len(parts) > 2 and parts[:2] == ("/", "Volumes"):
         return Path(*parts[:3]).is_dir()
     return True
+
+
+class _LinkSafePollingObserver(PollingObserver):
+    """watchdog's polling observer with snapshots that lstat, so folder links are not followed: with
+    os.stat two links to the inbox inside it make 2^40 paths (only ELOOP, at 40 links deep, stops
+    the walk), a first snapshot that never ends."""
+
+    def __init__(self, *, timeout: float):
+        BaseObserver.__init__(self, partial(PollingEmitter, stat=os.lstat, listdir=os.scandir), timeout=timeout)
 
 
 class _HintHandler(FileSystemEventHandler):
@@ -197,6 +223,7 @@ class InboxWatcher:
         self._wake = threading.Event()
         self._candidates: dict[Path, _Candidate] = {}
         self._reported: dict[Path, _Sig] = {}
+        self._skipped: dict[Path, tuple[str, int, int]] = {}  # path -> (event, inode, type) said once
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._inbox_ident: tuple[int, int, float | None] | None = None
         self._root_deleted = False  # set by the observer: the folder it watched was deleted
@@ -251,8 +278,8 @@ class InboxWatcher:
         self._reported.pop(Path(path), None)
 
     def waiting(self) -> list[Path]:
-        """Candidates not yet handed on (still settling, or growing)."""
-        return sorted(self._candidates)
+        """Candidates not yet handed on (still settling, or growing; not those only in iCloud)."""
+        return sorted(path for path, cand in self._candidates.items() if not cand.dataless)
 
     def next_poll_in(self) -> float:
         """Seconds until a poll could have something to do without a hint (for the wake wait)."""
@@ -336,7 +363,7 @@ class InboxWatcher:
             return
         self._inbox_real = self.inbox.resolve()
         # a network volume sends no events for what other machines write: poll it
-        observer = PollingObserver(timeout=POLLING_INTERVAL_S) if self.polls else Observer()
+        observer = _LinkSafePollingObserver(timeout=POLLING_INTERVAL_S) if self.polls else Observer()
         try:
             handler = _HintHandler(self._hint, self._deleted)
             observer.schedule(handler, str(self.inbox), recursive=True)
@@ -404,12 +431,38 @@ class InboxWatcher:
         errors = {} if errors is None else errors
         for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: errors.setdefault(Path(e.filename), e)):
             dirnames[:] = [d for d in dirnames if not _skipped_part(d)]
+            for name in dirnames:
+                self._odd_folder(Path(dirpath, name))
             for name in filenames:
                 path = Path(dirpath, name)
                 if is_candidate(path, self.inbox):
                     found.add(path)
                     self._candidates.setdefault(path, _Candidate())
         return found
+
+    def _odd_folder(self, path: Path) -> None:
+        """Say once why a folder named like a recording, or a link to a folder, is not one.
+        Folder links are never followed (a link to a parent would loop)."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if stat.S_ISLNK(st.st_mode):
+            self._skip(path, st, "a link to a folder: not followed (a folder link could loop)")
+        elif path.suffix.lower() in AUDIO_EXTENSIONS:
+            self._skip(path, st, "a folder, not a recording (the files inside it are watched)")
+
+    def _skip(self, path: Path, st: os.stat_result, reason: str, event: str = "file.skipped") -> None:
+        """Log `event` once per path (and again only if another file takes its place)."""
+        ident = (event, st.st_ino, stat.S_IFMT(st.st_mode))
+        if self._skipped.get(path) == ident:
+            return
+        self._skipped[path] = ident
+        if event == "file.dataless":
+            log.warning(event, file=str(path), size=st.st_size, reason="its content is in iCloud only, "
+                        "and reading it would start a download", fix=DATALESS_FIX)
+        else:
+            log.info(event, file=str(path), reason=reason)
 
     def _rescan(self, now: float) -> None:
         errors: dict[Path, OSError] = {}
@@ -420,6 +473,8 @@ class InboxWatcher:
         self._note_unreadable_dirs(errors)
         for path in set(self._reported) - found:
             del self._reported[path]
+        for path in [p for p in self._skipped if not os.path.lexists(p)]:
+            del self._skipped[path]
         self._last_scan = now
         log.debug("watcher.rescanned", files=len(found))
         if self._observer is None:
@@ -443,12 +498,24 @@ class InboxWatcher:
     def _settle(self, now: float) -> list[Ready]:
         ready: list[Ready] = []
         for path, cand in list(self._candidates.items()):
-            sig = _signature(path)
+            st = _stat(path)
+            sig = _signature(st)
             if sig is None or sig == self._reported.get(path):  # gone, or already handed on
                 del self._candidates[path]
                 if sig is None:
                     self._reported.pop(path, None)
+                    if st is not None and stat.S_ISDIR(st.st_mode):  # a folder link's hint
+                        self._odd_folder(path)
+                    elif st is not None:  # a FIFO, socket or device under a recording's name
+                        self._skip(path, st, _not_a_file(st))
                 continue
+            assert st is not None
+            cand.dataless = is_dataless(st)
+            if cand.dataless:  # never read while in iCloud only: checked again at each poll (a stat)
+                self._skip(path, st, "", event="file.dataless")
+                cand.sig, cand.since = sig, now
+                continue
+            self._skipped.pop(path, None)
             if sig != cand.sig:
                 self._log_change(path, cand, sig)
                 cand.sig, cand.since = sig, now

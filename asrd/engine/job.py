@@ -28,14 +28,22 @@ def _no_stages(stage: str, audio_s: float | None = None) -> None:
 
 def run_job(engine: FunASREngine, request: JobRequest, on_progress: ProgressCallback | None = None,
             on_stage: StageCallback = _no_stages, on_fallback: fallback.FallbackCallback | None = None) -> Transcript:
-    """Probe + decode + transcribe; raises audio.AudioError for a recording that cannot be decoded.
+    """Probe + decode + transcribe; raises audio.AudioError for a recording that cannot be decoded or
+    is over `limits` (refused from its size and header, before a sample is decoded).
     on_stage hears each stage as it starts, with the length once the header, then the samples, tell it;
     on_fallback hears an op failing on the Apple GPU before the job is re-run on the CPU."""
     started = time.perf_counter()
     on_stage(OPENING)
+    limits = engine.config.limits
+    if request.size > limits.max_bytes:
+        raise audio.AudioError(request.path, f"too large: {request.size} bytes, over limits.max_bytes "
+                                             f"({limits.max_bytes})")
     header = audio.probe(request.path)
+    if header.duration_s > limits.max_duration_s:
+        raise audio.AudioError(request.path, f"too long: its header says {audio.hours(header.duration_s)}, over "
+                                             f"limits.max_duration_s ({audio.hours(limits.max_duration_s)})")
     on_stage(DECODING, header.duration_s or None)  # 0: the container does not say (a streamed webm)
-    decoded = audio.decode(request.path)
+    decoded = audio.decode(request.path, max_duration_s=limits.max_duration_s)
     decode_s = time.perf_counter() - started
     on_stage(DETECTING_SPEECH, decoded.duration_s)
     source = SourceInfo(str(Path(request.path).absolute()), request.size, request.sha256)
