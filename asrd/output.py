@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from asrd.faults import crash_point
+from asrd.faults import crash_point, disk_full_point
 from asrd.hashing import sha256_bytes
 from asrd.manifest import Manifest, path_key
 from asrd.names import NAME_MAX_BYTES, byte_len, cut_bytes, fit_name, name_max
@@ -617,6 +617,7 @@ def _write_set(
         for n, (fmt, data) in enumerate(rendered.items()):
             if n:
                 crash_point("between_outputs")
+                disk_full_point(str(output_path(base, fmt)))
             path = output_path(base, fmt)
             if not _is_free(path, source, manifest, content_sha256):
                 raise _Taken(path)
