@@ -32,8 +32,8 @@ def load_or_wait(cli_path: str | None, stop: threading.Event | None = None) -> C
     stop = stop or _stop_on_signals()
     path, _ = find_config_file(cli_path)
     setup_logging(_log_file_of(path), "info", console=sys.stderr.isatty())
+    seen = _signature(path)  # before the report: a fix saved while it is said (or notified) counts
     _report(error, path)
-    seen = _signature(path)
     while not stop.wait(POLL_S):
         now = _signature(path)
         if now == seen:
