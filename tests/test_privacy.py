@@ -16,7 +16,9 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_everything_asrd_creates_is_private_and_the_log_holds_no_words(tmp_path, tiny_models, speech3):
+def test_everything_asrd_creates_is_private_and_the_log_holds_no_words(tmp_path, tiny_models, speech3,
+                                                                      private_home):
+    home_before = sorted(Path(private_home).rglob("*"))
     old_umask = os.umask(0o022)  # what a login shell gives: files 0644 unless asrd says otherwise
     try:
         daemon = DaemonRun(tmp_path)
@@ -44,6 +46,9 @@ def test_everything_asrd_creates_is_private_and_the_log_holds_no_words(tmp_path,
     words = [s["text"].strip() for s in json.loads(memo.with_suffix(".json").read_text())["segments"]]
     words = [w for w in words if len(w) >= 4]
     assert words  # the tiny model's noise is text all the same
+    # nothing written outside the inbox and asrd's own state and log folders (its HOME untouched)
+    assert sorted(Path(private_home).rglob("*")) == home_before
+    assert {p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*")} == {"inbox", "state", "logs", "config.yaml"}
     log_text = daemon.log_file.read_text()
     info = [line for line in log_text.splitlines() if json.loads(line)["level"] != "debug"]
     assert not [w for w in words if any(w in line for line in info)]
