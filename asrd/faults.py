@@ -14,7 +14,6 @@ import os
 import signal
 
 ENV = "ASRD_TEST_KILL_AT"
-POINTS = ("claimed", "between_outputs", "before_commit")
 
 
 def crash_point(name: str) -> None:

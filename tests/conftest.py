@@ -84,3 +84,19 @@ def unprivileged_user(tiny_models):
     user = unprivileged(readable=sorted({Path(p).parent for p in tiny_models.values()}))
     yield user
     shutil.rmtree(user.home, ignore_errors=True)
+
+
+@pytest.fixture
+def webhook():
+    """A factory of real HTTP servers on 127.0.0.1 (tests/support/webhook.py), all closed after the test."""
+    from tests.support.webhook import Webhook
+
+    made: list[Webhook] = []
+
+    def make(**kwargs) -> Webhook:
+        made.append(Webhook(**kwargs))
+        return made[-1]
+
+    yield make
+    for hook in made:
+        hook.close()

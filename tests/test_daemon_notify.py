@@ -11,7 +11,6 @@ import pytest
 
 from tests.support.daemon import DaemonRun
 from tests.support.fake_tools import fake_path
-from tests.support.webhook import Webhook
 
 KEYS = {"job_id", "file", "state", "audio_s", "processing_s", "rtf", "reason", "outputs"}
 
@@ -28,19 +27,6 @@ def osascript(tmp_path):
         return [note for run in runs for note in run["notifications"]]
 
     return env, shown
-
-
-@pytest.fixture
-def webhook():
-    made: list[Webhook] = []
-
-    def make(**kwargs) -> Webhook:
-        made.append(Webhook(**kwargs))
-        return made[-1]
-
-    yield make
-    for hook in made:
-        hook.close()
 
 
 def drop(speech3, target: Path) -> Path:

@@ -14,7 +14,6 @@ from asrd.config import NotifyConfig
 from asrd.ledger import Job
 from asrd.notify import Notifier
 from tests.support.fake_tools import fake_path
-from tests.support.webhook import Webhook
 
 HOSTILE = 'a "quote" \\ back\\slash" & (do shell script "say pwned") & "\nline.wav'
 KEYS = {"job_id", "file", "state", "audio_s", "processing_s", "rtf", "reason", "outputs"}
@@ -38,19 +37,6 @@ def shown(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", fake_path(tmp_path / "bin", "osascript"))
     monkeypatch.setenv("FAKE_OSASCRIPT_LOG", str(record))
     return lambda: [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
-
-
-@pytest.fixture
-def hooks():
-    made: list[Webhook] = []
-
-    def make(**kwargs) -> Webhook:
-        made.append(Webhook(**kwargs))
-        return made[-1]
-
-    yield make
-    for hook in made:
-        hook.close()
 
 
 def settle(notifier: Notifier) -> None:
@@ -88,8 +74,8 @@ def test_only_the_events_in_notify_on_are_announced(shown):
     assert run["notifications"][0]["text"] == "Transcribed Memo 12.m4a (12:34 of audio, RTF 0.08)"
 
 
-def test_the_webhook_gets_the_job_summary_json(shown, hooks):
-    hook = hooks()
+def test_the_webhook_gets_the_job_summary_json(shown, webhook):
+    hook = webhook()
     notifier = Notifier(lambda: NotifyConfig(on=("done", "failed"), webhook=hook.url))
     notifier.job_finished(job("done"))
     notifier.job_finished(job("failed"))
@@ -104,8 +90,8 @@ def test_the_webhook_gets_the_job_summary_json(shown, hooks):
     assert len(shown()) == 2  # and the desktop got both as well
 
 
-def test_a_hanging_webhook_blocks_nothing_and_is_logged(shown, hooks):
-    hook = hooks(hang=True)
+def test_a_hanging_webhook_blocks_nothing_and_is_logged(shown, webhook):
+    hook = webhook(hang=True)
     notifier = Notifier(lambda: NotifyConfig(on=("failed",), webhook=hook.url, webhook_timeout_s=0.5))
     with capture_logs() as logs:
         notifier.job_finished(job("failed", id=1))
@@ -122,12 +108,12 @@ def test_a_hanging_webhook_blocks_nothing_and_is_logged(shown, hooks):
     assert "SECRET-TOKEN" not in json.dumps(logs)  # a webhook URL's token is a secret: only its host is logged
 
 
-def test_an_unreachable_webhook_or_an_error_status_is_logged_not_raised(hooks, tmp_path, monkeypatch):
+def test_an_unreachable_webhook_or_an_error_status_is_logged_not_raised(webhook, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no osascript: the desktop part is off, quietly
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    broken = hooks(status=500)
+    broken = webhook(status=500)
     with capture_logs() as logs:
         for url in (f"http://127.0.0.1:{closed_port}/hook", broken.url):
             notifier = Notifier(lambda url=url: NotifyConfig(on=("failed",), webhook=url))
@@ -184,10 +170,10 @@ def test_notify_config_keys_are_validated(tmp_path):
 
 
 
-def test_a_problem_only_the_user_can_fix_is_announced_under_failed(shown, hooks):
+def test_a_problem_only_the_user_can_fix_is_announced_under_failed(shown, webhook):
     from asrd.notify import announce_problem
 
-    hook = hooks()
+    hook = webhook()
     announce_problem("config.invalid", "/cfg.yaml", 'the config is invalid ("engine.threads: 0")',
                      NotifyConfig(webhook=hook.url))
     [run] = shown()
