@@ -21,6 +21,14 @@ from tests.support.configs import write_config
 FAST_S = 5.0  # an offline failure must not sit in modelscope's retry loop (~20 s)
 
 
+@pytest.fixture
+def modelscope_imported() -> None:
+    """Import modelscope before the clock starts: its import alone takes ~3 s on a loaded 2-core
+    machine, which is not the retry loop FAST_S is there to catch."""
+    import modelscope.hub.callback  # noqa: F401
+    import modelscope.hub.snapshot_download  # noqa: F401
+
+
 def engine_for(**model: object) -> FunASREngine:
     return FunASREngine(build_config({"engine": {"threads": 1}, "model": model}, None))
 
@@ -61,7 +69,7 @@ def test_model_load_error_pickles_with_its_fields() -> None:
     assert str(copy) == str(error) and (copy.role, copy.model, copy.where) == ("asr", "iic/X", "/cache/x")
 
 
-def test_unavailable_hub_model_fails_fast_naming_model_cache_and_fix(private_home: Path) -> None:
+def test_unavailable_hub_model_fails_fast_naming_model_cache_and_fix(private_home: Path, modelscope_imported) -> None:
     engine = engine_for(preset="sensevoice", asr="asrd-test/NoSuchModel", vad=None)
     started = time.monotonic()
     with pytest.raises(ModelLoadError) as caught:
@@ -136,7 +144,7 @@ def test_models_reports_missing_hub_models(tmp_path: Path, capsys) -> None:
     assert "asrd models pull" in captured.err
 
 
-def test_models_pull_without_network_says_so_and_exits_1(tmp_path: Path, capsys) -> None:
+def test_models_pull_without_network_says_so_and_exits_1(tmp_path: Path, capsys, modelscope_imported) -> None:
     config = write_config(tmp_path)  # tiny local folders configured; --preset names hub models
     started = time.monotonic()
     assert cli_main(["models", "--config", str(config), "pull", "--preset", "nano"]) == 1

@@ -42,3 +42,13 @@ if os.environ.get("ASRD_NETGUARD") == "1":
     socket.NetworkBlocked = NetworkBlocked  # so tests can name the type
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("MODELSCOPE_OFFLINE", "1")
+
+# The mutation check (scripts/mutation) maps each line to the tests that reach it, in every process
+# of the run: coverage starts here when asked, as it would from its own .pth file.
+if os.environ.get("COVERAGE_PROCESS_START"):
+    try:
+        import coverage
+    except ImportError:
+        pass
+    else:
+        coverage.process_startup()

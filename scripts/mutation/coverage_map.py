@@ -1,0 +1,108 @@
+"""Which tests reach which lines: one pytest run under coverage, every process measured, each test
+its own context. The mutation sweep then runs, for each mutant, only the tests that reach its line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import coverage
+
+HERE = Path(__file__).resolve().parent
+
+RCFILE = """\
+[run]
+parallel = True
+data_file = {data}
+include =
+{include}
+context = ${{ASRD_COVERAGE_CONTEXT-}}
+sigterm = True
+"""
+
+
+def build(
+    root: Path, modules: list[str], tests: list[str], out: Path, pytest_args: list[str]
+) -> int:
+    """Run `tests` once with coverage in every process; leave the data and the durations in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(
+        0o1777
+    )  # the permission tests' unprivileged user writes its processes' data here too
+    for old in out.glob("cov*"):
+        old.unlink()
+    rc = out / "coveragerc"
+    rc.write_text(
+        RCFILE.format(
+            data=out / "cov", include="\n".join(f"    {root / m}" for m in modules)
+        )
+    )
+    rc.chmod(0o644)
+    env = {
+        **os.environ,
+        "COVERAGE_PROCESS_START": str(rc),
+        "ASRD_NETGUARD": "1",
+        "PYTHONPATH": os.pathsep.join(
+            [str(root / "tests" / "netguard"), str(root), str(HERE)]
+        ),
+        "ASRD_MUTATION_DURATIONS": str(out / "durations.json"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "coverage_plugin",
+        *pytest_args,
+        *tests,
+    ]
+    code = subprocess.run(cmd, check=False, cwd=root, env=env).returncode
+    data = coverage.CoverageData(basename=str(out / "cov"))
+    coverage.data.combine_parallel_data(data, data_paths=[str(out)], keep=False)
+    return code
+
+
+class Map:
+    """Lines to tests, and each test's duration, from a mapping run."""
+
+    def __init__(self, root: Path, out: Path):
+        info = json.loads((out / "durations.json").read_text())
+        self.durations: dict[str, float] = info["durations"]
+        self.failed: set[str] = set(info["failed"])
+        data = coverage.CoverageData(basename=str(out / "cov"))
+        data.read()
+        self.lines: dict[tuple[str, int], set[str]] = defaultdict(set)
+        self.at_import: set[tuple[str, int]] = (
+            set()
+        )  # run with no test's context: module level
+        for measured in data.measured_files():
+            rel = os.path.relpath(measured, root)
+            for line, contexts in data.contexts_by_lineno(measured).items():
+                for context in contexts:
+                    test = context.split("|")[-1] if context else ""
+                    if not test:
+                        self.at_import.add((rel, line))
+                    elif test not in self.failed:
+                        self.lines[(rel, line)].add(test)
+
+    def tests_for(self, path: str, first: int, last: int) -> list[str]:
+        """Tests that ran any line of the span, fastest first."""
+        found = set()
+        for line in range(first, last + 1):
+            found |= self.lines.get((path, line), set())
+        return sorted(found, key=lambda t: (self.durations.get(t, 0.0), t))
+
+    def import_tests(self, path: str, line: int, count: int = 5) -> list[str]:
+        """For a module-level line (run at import, before any test): the fastest tests that use the
+        module at all, since importing it is all they need to meet the mutant."""
+        if (path, line) not in self.at_import:
+            return []
+        users = {t for (p, _), tests in self.lines.items() if p == path for t in tests}
+        return sorted(users, key=lambda t: (self.durations.get(t, 0.0), t))[:count]

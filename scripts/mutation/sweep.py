@@ -1,0 +1,200 @@
+"""Run each mutant against the tests that reach its line, a few workers at a time, each in its own
+copy of the repo; results go to a JSON-lines file as they come, so an interrupted sweep resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from coverage_map import Map
+from generate import Mutant
+
+IGNORE = shutil.ignore_patterns(
+    ".venv", ".git", "__pycache__", ".pytest_cache", ".carry", "*.egg-info"
+)
+
+
+@dataclass
+class Outcome:
+    ident: str
+    path: str
+    line: int
+    kind: str
+    before: str
+    after: str
+    verdict: str  # killed | timeout | survived | uncovered
+    tests_run: int
+    tests_covering: int
+    seconds: float
+    detail: str  # the failing test, or pytest's last line
+
+
+def select(found: list[str], durations: dict[str, float], budget_s: float) -> list[str]:
+    """The fastest covering tests, up to `budget_s` of their mapped time (always at least one)."""
+    chosen, spent = [], 0.0
+    for test in found:
+        if chosen and spent + durations.get(test, 0.0) > budget_s:
+            break
+        chosen.append(test)
+        spent += durations.get(test, 0.0)
+    return chosen
+
+
+def _first_failure(stdout: str) -> str:
+    for line in stdout.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            return line.split(" - ")[0]
+    lines = stdout.strip().splitlines()
+    return lines[-1] if lines else "(no output)"
+
+
+class Worker:
+    """One copy of the repo; applies a mutant, runs its tests, puts the original back."""
+
+    def __init__(self, root: Path, home: Path):
+        self.copy = home / "repo"
+        if self.copy.exists():
+            shutil.rmtree(self.copy)
+        shutil.copytree(root, self.copy, ignore=IGNORE)
+        for folder in [
+            self.copy,
+            *self.copy.parents,
+        ]:  # the unprivileged test user must reach it
+            if str(folder) in ("/", "/tmp"):
+                break
+            folder.chmod(0o755)
+        self.env = {
+            **os.environ,
+            "ASRD_NETGUARD": "1",
+            "PYTHONPATH": f"{self.copy}/tests/netguard:{self.copy}",
+        }
+        self.env.pop("COVERAGE_PROCESS_START", None)
+
+    def run(
+        self, mutant: Mutant, tests: list[str], covering: int, timeout_s: float
+    ) -> Outcome:
+        target = self.copy / mutant.path
+        original = target.read_text()
+        target.write_text(mutant.source)
+        started = time.monotonic()
+        try:
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-x",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    *tests,
+                ],
+                check=False,
+                cwd=self.copy,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                start_new_session=True,
+            )
+            verdict = "survived" if result.returncode == 0 else "killed"
+            detail = (
+                _first_failure(result.stdout)
+                if result.returncode
+                else f"rc 0: {len(tests)} passed"
+            )
+        except subprocess.TimeoutExpired:
+            verdict, detail = "timeout", f"over {timeout_s:.0f} s"
+        finally:
+            target.write_text(original)
+        return Outcome(
+            mutant.ident,
+            mutant.path,
+            mutant.line,
+            mutant.kind,
+            mutant.before[:200],
+            mutant.after[:200],
+            verdict,
+            len(tests),
+            covering,
+            round(time.monotonic() - started, 1),
+            detail,
+        )
+
+
+def sweep(
+    root: Path,
+    mutants: list[Mutant],
+    cmap: Map,
+    results: Path,
+    workers: int,
+    budget_s: float,
+    work: Path,
+) -> None:
+    done = (
+        {json.loads(line)["ident"] for line in results.read_text().splitlines()}
+        if results.exists()
+        else set()
+    )
+    todo: queue.Queue[Mutant] = queue.Queue()
+    for mutant in mutants:
+        if mutant.ident not in done:
+            todo.put(mutant)
+    total, lock = todo.qsize(), threading.Lock()
+    print(
+        f"{total} mutants to run ({len(done)} already done), {workers} workers",
+        flush=True,
+    )
+
+    def record(outcome: Outcome) -> None:
+        with lock, results.open("a") as f:
+            f.write(json.dumps(asdict(outcome)) + "\n")
+            print(
+                f"{outcome.verdict:<9} {outcome.seconds:>6.1f}s {outcome.ident}  {outcome.detail[:90]}",
+                flush=True,
+            )
+
+    def work_loop(index: int) -> None:
+        worker = Worker(root, work / f"w{index}")
+        while True:
+            try:
+                mutant = todo.get_nowait()
+            except queue.Empty:
+                return
+            found = cmap.tests_for(mutant.path, mutant.line, mutant.end_line)
+            if not found:
+                found = cmap.import_tests(mutant.path, mutant.line)
+                if not found:
+                    record(
+                        Outcome(
+                            mutant.ident,
+                            mutant.path,
+                            mutant.line,
+                            mutant.kind,
+                            mutant.before[:200],
+                            mutant.after[:200],
+                            "uncovered",
+                            0,
+                            0,
+                            0.0,
+                            "no test reaches this line",
+                        )
+                    )
+                    continue
+            tests = select(found, cmap.durations, budget_s)
+            expected = sum(cmap.durations.get(t, 0.0) for t in tests)
+            record(worker.run(mutant, tests, len(found), timeout_s=3 * expected + 90))
+
+    threads = [threading.Thread(target=work_loop, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
