@@ -35,7 +35,10 @@ MAP_TESTS = ["-m", "not slow", "--deselect", "tests/test_cuda.py", "tests"]
 
 
 def _chosen(names: list[str]) -> list[str]:
-    return [m for m in MODULES if not names or any(n in m for n in names)]
+    """The modules named (in the order named: cheap ones first pays off), or all."""
+    if not names:
+        return MODULES
+    return [m for n in names for m in MODULES if n in m]
 
 
 def main(argv: list[str]) -> int:

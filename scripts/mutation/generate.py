@@ -5,7 +5,8 @@ Mutations are spliced into the original text by the AST node's position, so comm
 stay as they were and each mutant differs from the original in exactly one place. What is not
 mutated, and why:
   - strings (messages, event names, docstrings): a changed word is not a broken promise;
-  - the arguments of log calls (a field's value): the event itself is covered by deleting the call;
+  - the arguments of log calls (a field's value): the event itself is covered by deleting the call,
+    except for `log.debug` calls, which the default level does not show;
   - `# pragma: no mutate` lines, type annotations, and `if TYPE_CHECKING:` blocks.
 """
 
@@ -83,6 +84,11 @@ def _is_log_call(node: ast.AST) -> bool:
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in LOG_METHODS
     )
+
+
+def _is_debug_log(node: ast.AST) -> bool:
+    """`log.debug(...)`: not shown at the default level, so not a promise to anyone."""
+    return _is_log_call(node) and node.func.attr == "debug"
 
 
 def _skipped_regions(tree: ast.Module) -> list[tuple[int, int]]:
@@ -199,7 +205,8 @@ def _edits(node: ast.AST, spans: _Spans) -> list[tuple[str, ast.AST, str]]:
         start, end = spans.of(node.test)
         out.append(("condition negated", node.test, f"not ({text[start:end]})"))
     elif isinstance(node, ast.Expr) and isinstance(node.value, (ast.Call, ast.Await)):
-        out.append(("call dropped", node, "pass"))
+        if not _is_debug_log(node.value):
+            out.append(("call dropped", node, "pass"))
     elif (
         isinstance(node, ast.Return)
         and node.value is not None

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from coverage_map import Map
 from generate import Mutant
 
 IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", "__pycache__", ".pytest_cache", ".carry", "*.egg-info"
+    ".venv", ".git", "__pycache__", ".pytest_cache", ".carry", ".mutation", "*.egg-info"
 )
 
 
@@ -56,6 +57,14 @@ def _first_failure(stdout: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
 class Worker:
     """One copy of the repo; applies a mutant, runs its tests, puts the original back."""
 
@@ -68,9 +77,7 @@ class Worker:
             self.copy,
             *self.copy.parents,
         ]:  # the unprivileged test user must reach it
-            if str(folder) in ("/", "/tmp"):
-                break
-            folder.chmod(0o755)
+            folder.chmod(folder.stat().st_mode | 0o001)
         self.env = {
             **os.environ,
             "ASRD_NETGUARD": "1",
@@ -85,35 +92,37 @@ class Worker:
         original = target.read_text()
         target.write_text(mutant.source)
         started = time.monotonic()
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-x",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *tests,
+        ]
+        # its own session, so a timeout (or a mutant that breaks the tests' clean-up) can take every
+        # process it started with it: left behind, they would load the machine for the next mutants
+        proc = subprocess.Popen(
+            command,
+            cwd=self.copy,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            result = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
-                    "-x",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                    *tests,
-                ],
-                check=False,
-                cwd=self.copy,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                start_new_session=True,
-            )
-            verdict = "survived" if result.returncode == 0 else "killed"
+            stdout, _ = proc.communicate(timeout=timeout_s)
+            verdict = "survived" if proc.returncode == 0 else "killed"
             detail = (
-                _first_failure(result.stdout)
-                if result.returncode
-                else f"rc 0: {len(tests)} passed"
+                _first_failure(stdout) if proc.returncode else f"{len(tests)} passed"
             )
         except subprocess.TimeoutExpired:
             verdict, detail = "timeout", f"over {timeout_s:.0f} s"
         finally:
+            _kill_group(proc)
             target.write_text(original)
         return Outcome(
             mutant.ident,
