@@ -93,11 +93,22 @@ class Map:
                         self.lines[(rel, line)].add(test)
 
     def tests_for(self, path: str, first: int, last: int) -> list[str]:
-        """Tests that ran any line of the span, fastest first."""
+        """Tests that ran any line of the span: the fastest of each test file first, then each file's
+        second fastest, and so on (different files check different promises: a mutant one file's
+        tests miss, another's may catch)."""
         found = set()
         for line in range(first, last + 1):
             found |= self.lines.get((path, line), set())
-        return sorted(found, key=lambda t: (self.durations.get(t, 0.0), t))
+        return self._spread(found)
+
+    def _spread(self, tests: set[str]) -> list[str]:
+        by_speed = sorted(tests, key=lambda t: (self.durations.get(t, 0.0), t))
+        rank, seen = {}, defaultdict(int)
+        for test in by_speed:
+            file = test.split("::")[0]
+            rank[test] = seen[file]
+            seen[file] += 1
+        return sorted(by_speed, key=lambda t: (rank[t], self.durations.get(t, 0.0), t))
 
     def import_tests(self, path: str, line: int, count: int = 5) -> list[str]:
         """For a module-level line (run at import, before any test): the fastest tests that use the
@@ -105,4 +116,4 @@ class Map:
         if (path, line) not in self.at_import:
             return []
         users = {t for (p, _), tests in self.lines.items() if p == path for t in tests}
-        return sorted(users, key=lambda t: (self.durations.get(t, 0.0), t))[:count]
+        return self._spread(users)[:count]

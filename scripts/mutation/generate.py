@@ -7,7 +7,8 @@ mutated, and why:
   - strings (messages, event names, docstrings): a changed word is not a broken promise;
   - the arguments of log calls (a field's value): the event itself is covered by deleting the call,
     except for `log.debug` calls, which the default level does not show;
-  - `# pragma: no mutate` lines, type annotations, and `if TYPE_CHECKING:` blocks.
+  - `# pragma: no mutate` lines, type annotations, decorators (`dataclass(frozen=True)`: nothing
+    relies on the error a frozen class raises), and `if TYPE_CHECKING:` blocks.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def _skipped_regions(tree: ast.Module) -> list[tuple[int, int]]:
     """Line ranges never mutated: log-call arguments, annotations, TYPE_CHECKING blocks."""
     regions = []
     for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            regions.extend((d.lineno, d.end_lineno) for d in node.decorator_list)
         if _is_log_call(node):
             regions.extend(
                 (a.lineno, a.end_lineno)

@@ -18,6 +18,7 @@ from pathlib import Path
 from coverage_map import Map
 from generate import Mutant
 
+HERE = Path(__file__).resolve().parent
 IGNORE = shutil.ignore_patterns(
     ".venv", ".git", "__pycache__", ".pytest_cache", ".carry", ".mutation", "*.egg-info"
 )
@@ -32,21 +33,10 @@ class Outcome:
     before: str
     after: str
     verdict: str  # killed | timeout | survived | uncovered
-    tests_run: int
+    tests_given: int
     tests_covering: int
     seconds: float
     detail: str  # the failing test, or pytest's last line
-
-
-def select(found: list[str], durations: dict[str, float], budget_s: float) -> list[str]:
-    """The fastest covering tests, up to `budget_s` of their mapped time (always at least one)."""
-    chosen, spent = [], 0.0
-    for test in found:
-        if chosen and spent + durations.get(test, 0.0) > budget_s:
-            break
-        chosen.append(test)
-        spent += durations.get(test, 0.0)
-    return chosen
 
 
 def _first_failure(stdout: str) -> str:
@@ -65,10 +55,16 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _last_line(stdout: str) -> str:
+    lines = stdout.strip().splitlines()
+    return lines[-1] if lines else "(no output)"
+
+
 class Worker:
     """One copy of the repo; applies a mutant, runs its tests, puts the original back."""
 
-    def __init__(self, root: Path, home: Path):
+    def __init__(self, root: Path, home: Path, budget_s: float):
+        self.budget_s = budget_s
         self.copy = home / "repo"
         if self.copy.exists():
             shutil.rmtree(self.copy)
@@ -81,7 +77,7 @@ class Worker:
         self.env = {
             **os.environ,
             "ASRD_NETGUARD": "1",
-            "PYTHONPATH": f"{self.copy}/tests/netguard:{self.copy}",
+            "PYTHONPATH": f"{self.copy}/tests/netguard:{self.copy}:{HERE}",
         }
         self.env.pop("COVERAGE_PROCESS_START", None)
 
@@ -116,9 +112,7 @@ class Worker:
         try:
             stdout, _ = proc.communicate(timeout=timeout_s)
             verdict = "survived" if proc.returncode == 0 else "killed"
-            detail = (
-                _first_failure(stdout) if proc.returncode else f"{len(tests)} passed"
-            )
+            detail = _first_failure(stdout) if proc.returncode else _last_line(stdout)
         except subprocess.TimeoutExpired:
             verdict, detail = "timeout", f"over {timeout_s:.0f} s"
         finally:
@@ -172,7 +166,7 @@ def sweep(
             )
 
     def work_loop(index: int) -> None:
-        worker = Worker(root, work / f"w{index}")
+        worker = Worker(root, work / f"w{index}", budget_s)
         while True:
             try:
                 mutant = todo.get_nowait()
@@ -198,9 +192,13 @@ def sweep(
                         )
                     )
                     continue
-            tests = select(found, cmap.durations, budget_s)
-            expected = sum(cmap.durations.get(t, 0.0) for t in tests)
-            record(worker.run(mutant, tests, len(found), timeout_s=3 * expected + 90))
+            # a test started before the budget ran out runs to its end: a hang is what outlasts that
+            longest = max(cmap.durations.get(t, 0.0) for t in found)
+            record(
+                worker.run(
+                    mutant, found, len(found), timeout_s=budget_s + 3 * longest + 120
+                )
+            )
 
     threads = [threading.Thread(target=work_loop, args=(i,)) for i in range(workers)]
     for thread in threads:
