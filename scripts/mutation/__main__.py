@@ -12,7 +12,6 @@ mutants a review found, each named with the test that kills it.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from collections import Counter, defaultdict
@@ -64,6 +63,18 @@ def main(argv: list[str]) -> int:
         help="run (and report) a seeded random sample of this many mutants, drawn uniformly; 0: all",
     )
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument(
+        "--again",
+        action="append",
+        default=[],
+        help="run mutants with this verdict again (e.g. survived, with a bigger --budget)",
+    )
+    parser.add_argument(
+        "--first",
+        action="append",
+        default=[],
+        help="a test (file or node id) written since the map, run before the covering tests",
+    )
     args = parser.parse_args(argv)
     modules = _chosen(args.modules)
     mutants = [
@@ -83,7 +94,17 @@ def main(argv: list[str]) -> int:
     results = WORK / "results.jsonl"
     if args.command == "run":
         cmap = coverage_map.Map(ROOT, WORK / "map")
-        sweep.sweep(ROOT, mutants, cmap, results, args.workers, args.budget, WORK)
+        sweep.sweep(
+            ROOT,
+            mutants,
+            cmap,
+            results,
+            args.workers,
+            args.budget,
+            WORK,
+            again=tuple(args.again),
+            first_tests=tuple(args.first),
+        )
     return report(results, {m.ident for m in mutants})
 
 
@@ -91,18 +112,15 @@ def _sample(mutants: list[Mutant], k: int, seed: int) -> list[Mutant]:
     """A seeded sample, so anyone rerunning with the same seed (and code) gets the same mutants;
     kept in module order so the cheap modules still come first."""
     rng = random.Random(seed)
-    pool = sorted(mutants, key=lambda m: m.ident)  # the same sample whatever order modules are named in
+    pool = sorted(
+        mutants, key=lambda m: m.ident
+    )  # the same sample whatever order modules are named in
     chosen = {m.ident for m in rng.sample(pool, min(k, len(pool)))}
     return [m for m in mutants if m.ident in chosen]
 
 
 def report(results: Path, wanted: set[str]) -> int:
-    rows = (
-        [json.loads(line) for line in results.read_text().splitlines()]
-        if results.exists()
-        else []
-    )
-    rows = [r for r in rows if r["ident"] in wanted]
+    rows = [row for ident, row in sweep.latest(results).items() if ident in wanted]
     per_module: dict[str, Counter] = defaultdict(Counter)
     for row in rows:
         per_module[row["path"]][row["verdict"]] += 1

@@ -47,6 +47,7 @@ class Mutant:
     path: str  # relative to the repo root
     line: int  # 1-based, where the mutated span starts
     end_line: int
+    stmt_line: int  # first line of the statement holding it: coverage records statements by that line
     col: int  # where the span starts on its line (two mutants of one kind may share a line)
     end_col: int  # where it ends (nested `a + b + c` spans start at the same place)
     kind: str  # what was done, e.g. "== -> !="
@@ -255,6 +256,11 @@ def mutants_of(path: str, text: str) -> list[Mutant]:
     skipped = _skipped_regions(tree)
     in_fstring = _inside_fstring(tree)
     docstrings = _docstring_ids(tree)
+    statement_of = {}  # node -> first line of its innermost statement (BFS: inner ones overwrite)
+    for stmt in ast.walk(tree):
+        if isinstance(stmt, ast.stmt):
+            for child in ast.walk(stmt):
+                statement_of[id(child)] = stmt.lineno
     no_mutate = {
         i + 1 for i, line in enumerate(spans.lines) if "pragma: no mutate" in line
     }
@@ -283,6 +289,7 @@ def mutants_of(path: str, text: str) -> list[Mutant]:
                     path,
                     first,
                     last,
+                    statement_of.get(id(target), first),
                     target.col_offset,
                     target.end_col_offset,
                     kind,

@@ -133,6 +133,14 @@ class Worker:
         )
 
 
+def latest(results: Path) -> dict[str, dict]:
+    """Each mutant's last record."""
+    if not results.exists():
+        return {}
+    rows = (json.loads(line) for line in results.read_text().splitlines())
+    return {row["ident"]: row for row in rows}
+
+
 def sweep(
     root: Path,
     mutants: list[Mutant],
@@ -141,15 +149,15 @@ def sweep(
     workers: int,
     budget_s: float,
     work: Path,
+    again: tuple[str, ...] = (),
+    first_tests: tuple[str, ...] = (),
 ) -> None:
-    done = (
-        {json.loads(line)["ident"] for line in results.read_text().splitlines()}
-        if results.exists()
-        else set()
-    )
+    """again: verdicts to run again (e.g. "survived", with a bigger budget or `first_tests`: tests
+    written since the map, run before the covering ones); the last record of a mutant counts."""
+    done = latest(results)
     todo: queue.Queue[Mutant] = queue.Queue()
     for mutant in mutants:
-        if mutant.ident not in done:
+        if mutant.ident not in done or done[mutant.ident]["verdict"] in again:
             todo.put(mutant)
     total, lock = todo.qsize(), threading.Lock()
     print(
@@ -172,26 +180,28 @@ def sweep(
                 mutant = todo.get_nowait()
             except queue.Empty:
                 return
-            found = cmap.tests_for(mutant.path, mutant.line, mutant.end_line)
+            first_line = min(mutant.stmt_line, mutant.line)
+            covering = cmap.tests_for(
+                mutant.path, first_line, mutant.end_line
+            ) or cmap.import_tests(mutant.path, first_line)
+            found = [*first_tests, *(t for t in covering if t not in first_tests)]
             if not found:
-                found = cmap.import_tests(mutant.path, mutant.line)
-                if not found:
-                    record(
-                        Outcome(
-                            mutant.ident,
-                            mutant.path,
-                            mutant.line,
-                            mutant.kind,
-                            mutant.before[:200],
-                            mutant.after[:200],
-                            "uncovered",
-                            0,
-                            0,
-                            0.0,
-                            "no test reaches this line",
-                        )
+                record(
+                    Outcome(
+                        mutant.ident,
+                        mutant.path,
+                        mutant.line,
+                        mutant.kind,
+                        mutant.before[:200],
+                        mutant.after[:200],
+                        "uncovered",
+                        0,
+                        0,
+                        0.0,
+                        "no test reaches this line",
                     )
-                    continue
+                )
+                continue
             # a test started before the budget ran out runs to its end: a hang is what outlasts that
             longest = max(cmap.durations.get(t, 0.0) for t in found)
             record(
