@@ -622,3 +622,22 @@ def test_an_abandoned_redo_goes_back_to_done_and_an_abandoned_new_job_is_forgott
         ledger.abandon(job.id)
     assert ledger.get(done.id).state == "done" and ledger.get(done.id).outputs == ["/x/a.txt"]
     assert ledger.by_content(11, sha(2)) is None
+
+
+def test_recover_running_requeues_the_job_of_an_owner_that_exited_but_was_not_reaped(state_dir, tmp_path):
+    """A zombie (dead, its exit status not yet collected) holds its pid but does no work: its job
+    must be requeued, not left running for ever."""
+    import psutil
+
+    ledger = Ledger(state_dir)
+    job, _ = ledger.offer(tmp_path / "a.m4a", 10, 1, sha(1))
+    owner = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        ledger.claim(job.id, owner_pid=owner.pid)
+        deadline = time.monotonic() + 10
+        while psutil.Process(owner.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert [j.id for j in ledger.recover_running()] == [job.id]
+    finally:
+        owner.wait()

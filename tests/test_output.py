@@ -523,3 +523,26 @@ def test_srt_file_written_by_write_outputs_parses(env) -> None:
     (path,) = write_outputs(t, source, ["srt"], manifest)
     subs = list(srt.parse(path.read_text(encoding="utf-8")))
     assert subs[0].index == 1 and subs[0].start == timedelta(seconds=1)
+
+
+def test_an_output_name_that_is_the_recording_itself_is_never_taken(env) -> None:
+    """On a case-insensitive volume `memo.TXT` and `memo.txt` are one file; here a hard link plays
+    that part: a name that *is* the recording is not free, whoever's manifest says what."""
+    inbox, source, manifest, t = env
+    os.link(source, inbox / "memo.txt")
+    assert choose_base(source, ["txt"], manifest) == inbox / "memo.m4a"
+    assert source.read_bytes() == (inbox / "memo.txt").read_bytes()
+
+
+def test_times_an_engine_got_wrong_render_as_zero_not_a_crash() -> None:
+    text = render_srt(make_transcript([Segment(float("nan"), 1.0, "a"), Segment(2.0, float("inf"), "b")]))
+    starts = [start for start, _, _ in srt_cues(text)]
+    assert starts[0] == 0.0 and len(starts) == 2
+
+
+def test_an_overlong_speaker_name_is_shortened_to_leave_room_for_the_words() -> None:
+    name = "Dr. Maximiliane Featherstonehaugh-Cholmondeley"
+    cues = build_cues(make_transcript([Segment(0, 2, "hello there", speaker=name), Segment(2, 4, "and you")]))
+    room = output.LINE_MAX - output.MIN_TEXT_WIDTH - len(": ")
+    assert cues[0].lines[0] == f"{name[: room - 1]}…: hello there"
+    assert cues[-1].lines[0] == "and you"  # a segment with no speaker gets no prefix

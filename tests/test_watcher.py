@@ -350,3 +350,21 @@ def test_stop_then_start_watches_again(inbox, watchers):
     w.start()
     path = write(inbox / "after-restart.m4a")
     assert [r.path for r in wait_ready(w)] == [path]
+
+
+def test_an_inbox_that_cannot_be_made_says_why_and_is_waited_for(tmp_path, watchers):
+    (tmp_path / "Transcribe").write_text("a file where the inbox's parent folder should be")
+    inbox = tmp_path / "Transcribe" / "inbox"
+    with capture_logs() as logs:
+        w = watchers(inbox, clock=FakeClock(), observe=False)
+    failed = [e for e in logs if e["event"] == "inbox.create_failed"]
+    assert len(failed) == 1 and failed[0]["inbox"] == str(inbox) and "Not a directory" in failed[0]["error"]
+    assert "inbox.missing" in [e["event"] for e in logs] and not w.inbox_available
+
+
+def test_an_inbox_gone_between_its_stat_and_its_listing_is_missing_not_unreadable(inbox, watchers, monkeypatch):
+    w = watchers(inbox, clock=FakeClock(), observe=False)
+    monkeypatch.setattr(watcher_mod, "listing_error", lambda folder: FileNotFoundError(2, "gone", str(folder)))
+    with capture_logs() as logs:
+        assert w._readable() is False
+    assert w.unreadable is None and [e for e in logs if e["event"] == "inbox.unreadable"] == []
