@@ -96,6 +96,9 @@ class Worker:
             "-q",
             "-p",
             "no:cacheprovider",
+            "-p",
+            "budget_plugin",
+            f"--mutation-budget={self.budget_s}",
             *tests,
         ]
         # its own session, so a timeout (or a mutant that breaks the tests' clean-up) can take every
@@ -204,11 +207,12 @@ def sweep(
                 continue
             # a test started before the budget ran out runs to its end: a hang is what outlasts that
             longest = max(cmap.durations.get(t, 0.0) for t in found)
-            record(
-                worker.run(
-                    mutant, found, len(found), timeout_s=budget_s + 3 * longest + 120
-                )
+            outcome = worker.run(
+                mutant, found, len(found), timeout_s=budget_s + 3 * longest + 120
             )
+            if outcome.verdict == "survived" and not covering:
+                outcome.verdict = "uncovered"  # only the --first tests ran, and missed it
+            record(outcome)
 
     threads = [threading.Thread(target=work_loop, args=(i,)) for i in range(workers)]
     for thread in threads:
