@@ -546,3 +546,16 @@ def test_an_overlong_speaker_name_is_shortened_to_leave_room_for_the_words() -> 
     room = output.LINE_MAX - output.MIN_TEXT_WIDTH - len(": ")
     assert cues[0].lines[0] == f"{name[: room - 1]}…: hello there"
     assert cues[-1].lines[0] == "and you"  # a segment with no speaker gets no prefix
+
+
+def test_a_speaker_name_exactly_as_wide_as_its_room_is_kept_whole() -> None:
+    room = output.LINE_MAX - output.MIN_TEXT_WIDTH - len(": ")
+    name = "N" * room
+    assert build_cues(make_transcript([Segment(0, 2, "hi", speaker=name)]))[0].lines[0] == f"{name}: hi"
+
+
+def test_lines_that_start_with_a_speaker_still_fit_the_line_width() -> None:
+    words = " ".join(["transcription"] * 12)
+    cues = build_cues(make_transcript([Segment(0, 6, words, speaker="0"), Segment(6, 12, words, speaker="1")]))
+    assert all(len(line) <= output.LINE_MAX for c in cues for line in c.lines)
+    assert cues[0].lines[0].startswith("Speaker 1: ") and len(cues[0].lines[0]) > output.LINE_MAX - 8

@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
         "--first",
         action="append",
         default=[],
-        help="a test (file or node id) written since the map, run before the covering tests",
+        help="a test (file or node id) written since the map, run first for the module it is named after",
     )
     args = parser.parse_args(argv)
     modules = _chosen(args.modules)

@@ -187,7 +187,12 @@ def sweep(
             covering = cmap.tests_for(
                 mutant.path, first_line, mutant.end_line
             ) or cmap.import_tests(mutant.path, first_line)
-            found = [*first_tests, *(t for t in covering if t not in first_tests)]
+            first = [
+                t
+                for t in first_tests
+                if Path(mutant.path).stem in Path(t.split("::")[0]).stem
+            ]
+            found = [*first, *(t for t in covering if t not in first)]
             if not found:
                 record(
                     Outcome(
@@ -211,7 +216,9 @@ def sweep(
                 mutant, found, len(found), timeout_s=budget_s + 3 * longest + 120
             )
             if outcome.verdict == "survived" and not covering:
-                outcome.verdict = "uncovered"  # only the --first tests ran, and missed it
+                outcome.verdict = (
+                    "uncovered"  # only the --first tests ran, and missed it
+                )
             record(outcome)
 
     threads = [threading.Thread(target=work_loop, args=(i,)) for i in range(workers)]
