@@ -641,3 +641,22 @@ def test_recover_running_requeues_the_job_of_an_owner_that_exited_but_was_not_re
         assert [j.id for j in ledger.recover_running()] == [job.id]
     finally:
         owner.wait()
+
+
+@pytest.mark.parametrize("start", ["new", "version 1"])
+def test_lookups_by_path_and_by_content_use_an_index_whatever_version_the_ledger_came_from(state_dir, start):
+    """Years of recordings make tens of thousands of rows: finding a path's job or a content's known
+    paths must not scan them all, in a new ledger or one an older asrd made (its tables rebuilt)."""
+    state_dir.mkdir()
+    if start == "version 1":
+        with closing(sqlite3.connect(state_dir / ledger_mod.DB_NAME, isolation_level=None)) as conn:
+            ledger_mod._v1_jobs_and_hashes(conn)
+            conn.execute("PRAGMA user_version = 1")
+    Ledger(state_dir)
+    with closing(sqlite3.connect(state_dir / ledger_mod.DB_NAME)) as conn:
+        def plan(sql: str) -> str:
+            return " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("x", 1)))
+
+        assert "USING INDEX jobs_by_path" in plan("SELECT * FROM jobs WHERE path = ? AND size = ? ORDER BY id DESC")
+        assert "USING INDEX hashes_by_content" in plan("SELECT path FROM hashes WHERE sha256 = ? AND size = ?")
+        assert "USING INDEX jobs_by_state" in plan("SELECT * FROM jobs WHERE state = ? AND size = ? ORDER BY mtime_ns")

@@ -555,7 +555,21 @@ def test_a_speaker_name_exactly_as_wide_as_its_room_is_kept_whole() -> None:
 
 
 def test_lines_that_start_with_a_speaker_still_fit_the_line_width() -> None:
-    words = " ".join(["transcription"] * 12)
-    cues = build_cues(make_transcript([Segment(0, 6, words, speaker="0"), Segment(6, 12, words, speaker="1")]))
+    """A word too long for a line is cut to what is left beside the `Speaker N: ` prefix."""
+    url = "https://example.com/" + "a" * 50
+    cues = build_cues(make_transcript([Segment(0, 6, url, speaker="0"), Segment(6, 12, "ok", speaker="1")]))
     assert all(len(line) <= output.LINE_MAX for c in cues for line in c.lines)
-    assert cues[0].lines[0].startswith("Speaker 1: ") and len(cues[0].lines[0]) > output.LINE_MAX - 8
+    assert cues[0].lines[0].startswith("Speaker 1: https://") and len(cues[0].lines[0]) == output.LINE_MAX
+
+
+def test_an_opening_bracket_never_ends_a_line() -> None:
+    """「 belongs with the words after it: where a line would end on it, it moves to the next."""
+    text = "あ" * 20 + "「" + "い" * 10 + "」"
+    lines = [line for c in build_cues(make_transcript([Segment(0.0, 6.0, text)])) for line in c.lines]
+    assert "".join(lines) == text and lines[0] == "あ" * 20 and lines[1].startswith("「い")
+
+
+def test_the_first_and_last_characters_of_each_no_space_script_break_anywhere() -> None:
+    for lo, hi in output._NO_SPACE_RANGES:
+        assert output._breaks_anywhere(chr(lo)) and output._breaks_anywhere(chr(hi))
+    assert not output._breaks_anywhere("a") and output._breaks_anywhere("一")
