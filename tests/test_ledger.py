@@ -611,9 +611,10 @@ def test_an_orphan_of_a_dead_daemon_counts_a_crash_and_others_do_not(ledger, tmp
     assert recovered[a.id].state == recovered[b.id].state == "queued"
 
 
-def test_an_abandoned_redo_goes_back_to_done_and_an_abandoned_new_job_is_forgotten(ledger, tmp_path):
+def test_an_abandoned_redo_goes_back_to_done_and_an_abandoned_new_job_is_forgotten(ledger, tmp_path, clock):
     done, _ = ledger.offer(tmp_path / "a.wav", 10, 1, sha(1))
     ledger.complete(ledger.claim(done.id).id, ["/x/a.txt"], 1.0, 0.5, 0.5)
+    clock.advance(100)
     ledger.retry_job(done.id)
     ledger.claim(done.id, owner_pid=999_999_1)
     new, _ = ledger.offer(tmp_path / "b.wav", 11, 2, sha(2))
@@ -621,6 +622,7 @@ def test_an_abandoned_redo_goes_back_to_done_and_an_abandoned_new_job_is_forgott
     for job in ledger.recover_running():
         ledger.abandon(job.id)
     assert ledger.get(done.id).state == "done" and ledger.get(done.id).outputs == ["/x/a.txt"]
+    assert ledger.get(done.id).finished_at == clock()  # a done job has a time (`asrd status` shows it)
     assert ledger.by_content(11, sha(2)) is None
 
 

@@ -341,6 +341,7 @@ def test_inbox_that_cannot_be_created_is_waited_for(inbox, watchers, monkeypatch
 def test_an_unmounted_volume_is_never_created():
     """Creating /Volumes/<disk>/... would fake the disk on the boot volume."""
     assert not watcher_mod._creatable(Path("/Volumes/NoSuchDisk-asrd-test/Transcribe/inbox"))
+    assert not watcher_mod._creatable(Path("/Volumes/NoSuchDisk-asrd-test"))  # the disk itself as the inbox
     assert watcher_mod._creatable(Path("/Users/someone/Transcribe/inbox"))
 
 
