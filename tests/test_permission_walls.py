@@ -117,3 +117,24 @@ def test_a_claimed_recording_that_became_unreadable_waits_and_is_not_failed(unpr
     assert found["state"] == "queued" and found["attempts"] == 0 and found["missing"], found
     assert "may not read" in found["why"] and found["records"] == []
     assert found["back"] and found["back_state"] == "queued"
+
+
+def test_a_folder_that_lists_but_may_not_be_entered_is_unreadable_not_empty(unprivileged_user):
+    """Read permission without search permission (mode r--): its names can be listed, but nothing in
+    it can be opened or even looked at. asrd must call that unreadable, not an empty folder."""
+    user = unprivileged_user
+    folder = user.home / "inbox"
+    folder.mkdir()
+    (folder / "memo.wav").write_bytes(b"RIFF")
+    open_folder = user.home / "open"
+    open_folder.mkdir()
+    (open_folder / "memo.wav").write_bytes(b"RIFF")
+    user.own(folder, open_folder)
+    os.chmod(folder, 0o444)
+    assert user.can("-r", folder) and not user.can("-x", folder)
+    probe = "import sys; from pathlib import Path; from asrd.watcher import listing_error as e; " \
+            "print([type(e(Path(p))).__name__ for p in sys.argv[1:]])"
+    result = subprocess.run([sys.executable, "-c", probe, str(folder), str(open_folder)], capture_output=True,
+                            text=True, timeout=60, env=user.env(), check=False, **user.popen_kwargs())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['PermissionError', 'NoneType']"
