@@ -87,3 +87,33 @@ def test_a_job_whose_content_moved_to_another_known_path_is_run_from_there(tmp_p
     monkeypatch.setattr(daemon, "_transcribe", lambda job, path: given.append(path) or JobOutcome(STOPPED))
     daemon._work(daemon.ledger.next_due(time.time()))
     assert given == [copy]
+
+
+def test_an_error_in_the_loop_is_logged_backed_off_and_survived(tmp_path, monkeypatch):
+    """A bug or a passing I/O error in one turn of the loop must neither kill the daemon (launchd
+    would respawn it into the same error) nor spin: each consecutive error waits longer, and a good
+    turn resets the count."""
+    from structlog.testing import capture_logs
+
+    config = load_config(write_config(tmp_path))
+    config.inbox.mkdir(parents=True)
+    daemon = Daemon(config)
+    monkeypatch.setattr(daemon, "_start", lambda previous_pid: None)
+    monkeypatch.setattr(daemon, "_install_signal_handlers", lambda: None)  # this test process keeps its own
+    turns = iter(["boom", "boom", "ok", "boom", "stop"])
+
+    def step():
+        turn = next(turns)
+        if turn == "stop":
+            daemon.stopping.set()
+        elif turn == "boom":
+            raise OSError("database is locked")
+
+    waits = []
+    monkeypatch.setattr(daemon, "_step", step)
+    monkeypatch.setattr(daemon.stopping, "wait", lambda seconds: waits.append(seconds))
+    with capture_logs() as logs:
+        assert daemon.run() == 0
+    errors = [e["consecutive"] for e in logs if e["event"] == "daemon.error"]
+    assert errors == [1, 2, 1]
+    assert waits == [daemon_mod.backoff_s(n, base=1.0, cap=60.0) for n in (1, 2, 1)] and waits[1] > waits[0] > 0
