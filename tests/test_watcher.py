@@ -369,3 +369,15 @@ def test_an_inbox_gone_between_its_stat_and_its_listing_is_missing_not_unreadabl
     with capture_logs() as logs:
         assert w._readable() is False
     assert w.unreadable is None and [e for e in logs if e["event"] == "inbox.unreadable"] == []
+
+
+def test_scans_only_means_no_observer_thread_ever(inbox, watchers):
+    """observe=False means scans only: no observer may be started behind the scans' back."""
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+    w = watchers(inbox, clock=FakeClock(), observe=False)
+    write(inbox / "a.m4a")
+    w.poll()
+    assert w._observer is None
+    assert {t.ident for t in threading.enumerate()} <= before
