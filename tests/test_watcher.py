@@ -381,3 +381,31 @@ def test_scans_only_means_no_observer_thread_ever(inbox, watchers):
     w.poll()
     assert w._observer is None
     assert {t.ident for t in threading.enumerate()} <= before
+
+
+def test_an_observer_that_failed_to_start_is_tried_again_at_the_next_rescan(inbox, watchers, monkeypatch):
+    """Out of inotify watches (or a racing delete) at start: rescans carry on, and each one tries
+    the observer again, so events come back once the cause is gone."""
+    refusals = []
+
+    class ShortOfWatches(watcher_mod.Observer):
+        def schedule(self, *args, **kwargs):
+            if len(refusals) < 2:  # at start, and at the start's own scan
+                refusals.append("inotify watch limit reached")
+                raise OSError(28, "inotify watch limit reached")
+            return super().schedule(*args, **kwargs)
+
+    monkeypatch.setattr(watcher_mod, "Observer", ShortOfWatches)
+    clock = FakeClock()
+    with capture_logs() as logs:
+        w = watchers(inbox, clock=clock, rescan_s=60)
+    assert w._observer is None and [e["event"] for e in logs if e["event"] == "observer.failed"] == ["observer.failed"] * 2
+    clock.advance(60)
+    w.poll()
+    assert w._observer is not None
+    path = write(inbox / "a.m4a")
+    deadline = time.monotonic() + 5
+    while w.waiting() != [path] and time.monotonic() < deadline:  # the fake clock is still: no rescan
+        w.wake().wait(0.05)
+        w.poll()
+    assert w.waiting() == [path]  # found through an event
