@@ -5,6 +5,8 @@ children; the job limit's constants are scaled down in this (the parent) process
 from __future__ import annotations
 
 import io
+import os
+import signal
 import json
 import time
 from pathlib import Path
@@ -87,5 +89,26 @@ def test_a_load_that_stops_moving_is_killed_after_load_timeout_s(tmp_path, tiny_
         started = time.monotonic()
         assert engine.start(should_stop=lambda: time.monotonic() > give_up) is None
         assert time.monotonic() - started > 2 + 1  # longer than the limit (after a 1 s restart backoff)
+    finally:
+        engine.stop()
+
+
+def test_an_engine_killed_while_loading_says_how_it_died(tmp_path, tiny_models, monkeypatch):
+    """`asrd status` and the log must say what ended a load (here a SIGKILL: the OOM killer, or a
+    user), not a shrug; and it costs no recording anything (LOAD_FAILED, not a crash)."""
+    engine = EngineProcess(load_config(write_config(tmp_path, engine={"load_timeout_s": 120})))
+    monkeypatch.setenv(HOOKS, json.dumps({"hang_on_load": True}))
+    give_up = time.monotonic() + 60
+
+    def kill_the_loading_child() -> bool:
+        if engine._proc is not None and engine._proc.pid and engine._proc.is_alive():
+            os.kill(engine._proc.pid, signal.SIGKILL)
+        return time.monotonic() > give_up
+
+    try:
+        outcome = engine.start(should_stop=kill_the_loading_child)
+        assert outcome is not None and outcome.status == LOAD_FAILED
+        assert outcome.reason == "engine process died while loading (killed by SIGKILL)"
+        assert engine.info.last_error == outcome.reason
     finally:
         engine.stop()
