@@ -109,6 +109,6 @@ def test_an_engine_killed_while_loading_says_how_it_died(tmp_path, tiny_models, 
         outcome = engine.start(should_stop=kill_the_loading_child)
         assert outcome is not None and outcome.status == LOAD_FAILED
         assert outcome.reason == "engine process died while loading (killed by SIGKILL)"
-        assert engine.info.last_error == outcome.reason
+        assert engine.info.last_error == outcome.reason and engine.info.restarts == 1  # as `asrd status` shows
     finally:
         engine.stop()
