@@ -19,6 +19,7 @@ from pathlib import Path
 
 import coverage_map
 import sweep
+from explained import EQUIVALENT, UNKILLED
 from generate import Mutant, mutants_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +74,7 @@ def main(argv: list[str]) -> int:
         "--first",
         action="append",
         default=[],
-        help="a test (file or node id) written since the map, run first for the module it is named after",
+        help="a test (file or node id) written since the map, run first for every mutant",
     )
     args = parser.parse_args(argv)
     modules = _chosen(args.modules)
@@ -120,35 +121,49 @@ def _sample(mutants: list[Mutant], k: int, seed: int) -> list[Mutant]:
 
 
 def report(results: Path, wanted: set[str]) -> int:
+    """Per module: mutants run, killed (a test failed or hung), equivalent (explained.EQUIVALENT),
+    survived, not reached by any test; the kill rate is killed / (run - equivalent)."""
     rows = [row for ident, row in sweep.latest(results).items() if ident in wanted]
     per_module: dict[str, Counter] = defaultdict(Counter)
     for row in rows:
-        per_module[row["path"]][row["verdict"]] += 1
+        per_module[row["path"]][_verdict(row)] += 1
     print(
-        "| module | mutants | killed | survived | not reached | kill rate |\n| --- | --- | --- | --- | --- | --- |"
+        "| module | mutants | killed | equivalent | survived | not reached | kill rate |"
     )
-    total = Counter()
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    total: Counter = Counter()
     for path, counts in sorted(per_module.items()):
         total.update(counts)
-        print(_row(path, counts))
+        print(_row(f"`{path}`", counts))
     print(_row("**all**", total))
     print(f"\n{len(rows)} of {len(wanted)} mutants run\n\nsurvivors:")
     for row in rows:
-        if row["verdict"] in ("survived", "uncovered"):
+        verdict = _verdict(row)
+        if verdict != "killed":
+            why = (
+                EQUIVALENT.get(row["ident"])
+                or UNKILLED.get(row["ident"])
+                or row["detail"]
+            )
             print(
-                f"- {row['ident']}  `{row['before'][:60]}` -> `{row['after'][:60]}`  ({row['detail']})"
+                f"- {verdict}: `{row['ident']}` `{row['before'][:60]}` -> `{row['after'][:60]}`: {why}"
             )
     return 0
 
 
+def _verdict(row: dict) -> str:
+    if row["verdict"] in ("killed", "timeout"):
+        return "killed"
+    return "equivalent" if row["ident"] in EQUIVALENT else row["verdict"]
+
+
 def _row(name: str, counts: Counter) -> str:
-    killed = counts["killed"] + counts["timeout"]
     n = sum(counts.values())
+    judged = n - counts["equivalent"]
+    rate = f"{100 * counts['killed'] / judged:.1f} %" if judged else ""
     return (
-        f"| {name} | {n} | {killed} | {counts['survived']} | {counts['uncovered']} | "
-        f"{100 * killed / n:.1f} % |"
-        if n
-        else f"| {name} | 0 | | | | |"
+        f"| {name} | {n} | {counts['killed']} | {counts['equivalent']} | {counts['survived']} | "
+        f"{counts['uncovered']} | {rate} |"
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from coverage_map import Map
+from explained import EQUIVALENT
 from generate import Mutant
 
 HERE = Path(__file__).resolve().parent
@@ -160,6 +161,8 @@ def sweep(
     done = latest(results)
     todo: queue.Queue[Mutant] = queue.Queue()
     for mutant in mutants:
+        if mutant.ident in EQUIVALENT and mutant.ident in done:
+            continue  # looked at: nothing can kill it
         if mutant.ident not in done or done[mutant.ident]["verdict"] in again:
             todo.put(mutant)
     total, lock = todo.qsize(), threading.Lock()

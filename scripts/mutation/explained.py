@@ -1,0 +1,32 @@
+"""Survivors looked at and explained (keyed by mutant ident: update them when the code moves).
+
+EQUIVALENT: no test can kill them, because the program behaves the same (or differs only for
+input no recording has); the sweep does not run them again and the report counts them apart.
+UNKILLED: real differences no test catches, and why none does (yet).
+"""
+
+EQUIVALENT = {
+    "asrd/output.py:94:13-19:19903 -> 19904": "moves the end of CJK extension A onto U+4DC0, a Yijing hexagram "
+    "symbol: no transcript holds it",
+    "asrd/output.py:97:5-11:65280 -> 65281": "U+FF00 is unassigned: no text holds it",
+    "asrd/output.py:245:21-52:< -> <=": "a cue that starts exactly where the last one ends: the trim sets both "
+    "times to the values they already have",
+    "asrd/ledger.py:239:28-59:<= -> <": "needs a process start time exactly equal (as a float) to the claim time "
+    "plus the slack",
+    "asrd/ledger.py:377:16-28:return None": "`return False` -> `return None`: the caller only tests its truth",
+    "asrd/ledger.py:361:17-66:and -> or": "the extra cases it enters update a same-path job's mtime (content "
+    "unchanged) or un-miss a job whose old path holds its content again: what the next offer does anyway",
+    "asrd/watcher.py:216:21-26:False -> True": "`polls` is set from the volume before anything reads it",
+    "asrd/watcher.py:308:11-48:or -> and": "when the inbox is gone (`ident is None`), `_readable()` is False too: "
+    "both forms return False",
+    "asrd/watcher.py:496:39-40:0 -> 1": "a 1-byte file would wait the empty-file settle time: no recording is 1 byte",
+    "asrd/engine/process.py:143:11-48:and -> or": "the pipe and the process are set and cleared together; a "
+    "dead child's pipe fails the send (caught) and its join returns at once",
+    "asrd/engine/process.py:251:15-64:and -> or": "an `assert` against programming errors, not behaviour",
+}
+
+UNKILLED = {
+    "asrd/watcher.py:187:12-41:call dropped": "the deleted-inbox event matters only when a new inbox reuses the "
+    "old one's inode (otherwise the identity check sees the new folder); Linux does not promise the reuse, so "
+    "no test can make it happen",
+}
