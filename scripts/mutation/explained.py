@@ -16,6 +16,8 @@ EQUIVALENT = {
     "asrd/ledger.py:377:16-28:return None": "`return False` -> `return None`: the caller only tests its truth",
     "asrd/ledger.py:361:17-66:and -> or": "the extra cases it enters update a same-path job's mtime (content "
     "unchanged) or un-miss a job whose old path holds its content again: what the next offer does anyway",
+    "asrd/watcher.py:108:11-61:not dropped": "the hint for a folder moved in is redundant: watchdog reports each "
+    "file of a moved folder as its own event, and a scan of a skipped folder still skips its files",
     "asrd/watcher.py:216:21-26:False -> True": "`polls` is set from the volume before anything reads it",
     "asrd/watcher.py:308:11-48:or -> and": "when the inbox is gone (`ident is None`), `_readable()` is False too: "
     "both forms return False",

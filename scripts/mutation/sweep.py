@@ -190,12 +190,7 @@ def sweep(
             covering = cmap.tests_for(
                 mutant.path, first_line, mutant.end_line
             ) or cmap.import_tests(mutant.path, first_line)
-            first = [
-                t
-                for t in first_tests
-                if Path(mutant.path).stem in Path(t.split("::")[0]).stem
-            ]
-            found = [*first, *(t for t in covering if t not in first)]
+            found = [*first_tests, *(t for t in covering if t not in first_tests)]
             if not found:
                 record(
                     Outcome(
