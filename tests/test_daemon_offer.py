@@ -117,3 +117,35 @@ def test_an_error_in_the_loop_is_logged_backed_off_and_survived(tmp_path, monkey
     errors = [e["consecutive"] for e in logs if e["event"] == "daemon.error"]
     assert errors == [1, 2, 1]
     assert waits == [daemon_mod.backoff_s(n, base=1.0, cap=60.0) for n in (1, 2, 1)] and waits[1] > waits[0] > 0
+
+
+def test_a_dead_daemon_s_orphans_are_all_recovered_and_one_that_killed_it_max_crashes_times_fails(tmp_path):
+    """At start, every job a dead daemon held is dealt with: a one-shot's file outside the inbox is
+    dropped, an inbox recording queued again, and one that has now taken asrd down
+    `engine.max_crashes` times fails with a record beside it instead of a respawn loop."""
+    import subprocess
+    import sys
+
+    from asrd.error_record import error_record_path
+
+    config = load_config(write_config(tmp_path, engine={"max_crashes": 2}))
+    config.inbox.mkdir(parents=True)
+    outside = tmp_path / "elsewhere" / "talk.wav"
+    outside.parent.mkdir()
+    poison, memo = config.inbox / "poison.wav", config.inbox / "memo.wav"
+    for n, path in enumerate((outside, poison, memo)):
+        path.write_bytes(b"RIFF" + bytes(100 * (n + 1)))
+    daemon = Daemon(config)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid: a daemon that died holding the lock
+    jobs = [daemon.ledger.offer(p, p.stat().st_size, p.stat().st_mtime_ns, f"{n:064x}")[0]
+            for n, p in enumerate((outside, poison, memo))]
+    daemon.ledger.claim(jobs[1].id, owner_pid=dead.pid)
+    assert daemon.ledger.recover_running(crashed_pid=dead.pid)[0].crashes == 1  # it took asrd down once before
+    for job in jobs:
+        daemon.ledger.claim(job.id, owner_pid=dead.pid)
+    daemon._recover_orphans(crashed_pid=dead.pid)
+    assert daemon.ledger.by_content(jobs[0].size, jobs[0].sha256) is None  # dropped: its caller is gone
+    assert daemon.ledger.get(jobs[1].id).state == "failed" and error_record_path(poison).exists()
+    assert daemon.ledger.get(jobs[2].id).state == "queued" and daemon.ledger.get(jobs[2].id).crashes == 1
+    assert not error_record_path(memo).exists()
