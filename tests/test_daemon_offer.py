@@ -149,3 +149,27 @@ def test_a_dead_daemon_s_orphans_are_all_recovered_and_one_that_killed_it_max_cr
     assert daemon.ledger.get(jobs[1].id).state == "failed" and error_record_path(poison).exists()
     assert daemon.ledger.get(jobs[2].id).state == "queued" and daemon.ledger.get(jobs[2].id).crashes == 1
     assert not error_record_path(memo).exists()
+
+
+def test_a_stop_signal_is_logged_once_and_ends_the_loop(tmp_path):
+    """launchd's SIGTERM at logout, then perhaps a Ctrl-C: the log says which signal stopped asrd,
+    once, and the loop's wait is woken at once."""
+    import signal
+
+    from structlog.testing import capture_logs
+
+    config = load_config(write_config(tmp_path))
+    config.inbox.mkdir(parents=True)
+    daemon = Daemon(config)
+    kept = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        daemon._install_signal_handlers()
+        with capture_logs() as logs:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # the handlers run in this thread between two bytecodes
+        assert daemon.stopping.is_set() and daemon.watcher.wake().is_set()
+        assert [(e["event"], e.get("signal")) for e in logs] == [("daemon.signal", "SIGTERM")]
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
