@@ -1,6 +1,7 @@
 """Network guard for the test run: with ASRD_NETGUARD=1, no Python process may open an
 AF_INET/AF_INET6 connection (the model hubs, PyPI update checks...) except to a loopback address
-(127.0.0.0/8, ::1), where tests run their own servers (the notification webhook's).
+(127.0.0.0/8, ::1), where tests run their own servers (the notification webhook's). With
+$COVERAGE_PROCESS_START set (the mutation check's mapping run), it also starts coverage here.
 
 This folder is put first on PYTHONPATH by the test command, so every Python process of the run,
 spawned engine children included, imports this file at start-up. Unix sockets and socketpairs
