@@ -173,3 +173,20 @@ def test_a_stop_signal_is_logged_once_and_ends_the_loop(tmp_path):
     finally:
         for sig, handler in kept.items():
             signal.signal(sig, handler)
+
+
+def test_each_stage_of_a_job_shows_in_status_at_once(tmp_path):
+    """`asrd status` during an hour-long file: the stage (decoding, detecting speech, recognising)
+    changes at most a few times, each after minutes of silence, so each must reach status.json when
+    it happens, not at the next throttled write."""
+    from asrd.engine.protocol import JobStage
+    from asrd.status import read_status
+
+    config = load_config(write_config(tmp_path))
+    config.inbox.mkdir(parents=True)
+    daemon = Daemon(config)
+    daemon._current = {"job_id": 1, "file": str(config.inbox / "memo.m4a"), "stage": "opening"}
+    daemon._write_status()
+    for stage in ("decoding", "detecting_speech", "recognising"):
+        daemon._stage(JobStage(1, stage))
+        assert read_status(config.state_dir)["job"]["stage"] == stage

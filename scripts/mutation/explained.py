@@ -24,10 +24,17 @@ EQUIVALENT = {
     "asrd/watcher.py:496:39-40:0 -> 1": "a 1-byte file would wait the empty-file settle time: no recording is 1 byte",
     "asrd/engine/process.py:143:11-48:and -> or": "the pipe and the process are set and cleared together; a "
     "dead child's pipe fails the send (caught) and its join returns at once",
+    "asrd/daemon.py:153:8-38:call dropped": "status.json's first write at start: the loop's first turn, right "
+    "after, writes it anyway (nothing written yet, so nothing throttles it)",
+    "asrd/engine/process.py:262:16-30:return None": "`_receive`'s callers treat any answer they do not know as "
+    "the child's death: None ends as the same crash (or failed load) as CRASHED",
     "asrd/engine/process.py:251:15-64:and -> or": "an `assert` against programming errors, not behaviour",
 }
 
 UNKILLED = {
+    "asrd/daemon.py:328:15-78:and -> or": "skips checking that another path whose last hash was this content still "
+    "holds it before moving the job there: a test needs such a path changed since its hash, at the moment the "
+    "job's own path fails (the re-check before writing would still refuse the wrong content)",
     "asrd/watcher.py:187:12-41:call dropped": "the deleted-inbox event matters only when a new inbox reuses the "
     "old one's inode (otherwise the identity check sees the new folder); Linux does not promise the reuse, so "
     "no test can make it happen",
