@@ -76,6 +76,12 @@ def main(argv: list[str]) -> int:
         default=[],
         help="a test (file or node id) written since the map, run first for every mutant",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="run only mutants whose ident contains this (e.g. asrd/daemon.py:401:)",
+    )
     args = parser.parse_args(argv)
     modules = _chosen(args.modules)
     mutants = [
@@ -94,10 +100,13 @@ def main(argv: list[str]) -> int:
         return 0
     results = WORK / "results.jsonl"
     if args.command == "run":
+        todo = [
+            m for m in mutants if not args.only or any(o in m.ident for o in args.only)
+        ]
         cmap = coverage_map.Map(ROOT, WORK / "map")
         sweep.sweep(
             ROOT,
-            mutants,
+            todo,
             cmap,
             results,
             args.workers,

@@ -32,6 +32,15 @@ EQUIVALENT = {
 }
 
 UNKILLED = {
+    "asrd/daemon.py:376:12-42:call dropped": "status.json's write when a job ends: without it the finished job "
+    "shows as current until the loop's next write, at most STATUS_EVERY_S (1 s) later; a test would have to "
+    "read status.json inside that second",
+    "asrd/daemon.py:476:25-51:- -> +": "status.json is then written on every turn of the loop instead of once a "
+    "second: the same content, more writes (a cost, not a behaviour)",
+    "asrd/daemon.py:476:11-68:and -> or": "unforced status writes stop and forced ones are throttled: `asrd "
+    "status` goes stale between jobs; no test reads status.json while the daemon idles with a changing state",
+    "asrd/daemon.py:414:11-43:in -> not in": "a failed attempt is then recorded even when its recording moved or "
+    "changed during the job: no test renames a failing recording mid-job (the renames tested are of good ones)",
     "asrd/daemon.py:328:15-78:and -> or": "skips checking that another path whose last hash was this content still "
     "holds it before moving the job there: a test needs such a path changed since its hash, at the moment the "
     "job's own path fails (the re-check before writing would still refuse the wrong content)",
