@@ -5,9 +5,9 @@ children; the job limit's constants are scaled down in this (the parent) process
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
-import json
 import time
 from pathlib import Path
 

@@ -25,8 +25,8 @@ FAST_S = 5.0  # an offline failure must not sit in modelscope's retry loop (~20 
 def modelscope_imported() -> None:
     """Import modelscope before the clock starts: its import alone takes ~3 s on a loaded 2-core
     machine, which is not the retry loop FAST_S is there to catch."""
-    import modelscope.hub.callback  # noqa: F401
-    import modelscope.hub.snapshot_download  # noqa: F401
+    import modelscope.hub.callback
+    import modelscope.hub.snapshot_download
 
 
 def engine_for(**model: object) -> FunASREngine:

@@ -528,7 +528,7 @@ def test_srt_file_written_by_write_outputs_parses(env) -> None:
 def test_an_output_name_that_is_the_recording_itself_is_never_taken(env) -> None:
     """On a case-insensitive volume `memo.TXT` and `memo.txt` are one file; here a hard link plays
     that part: a name that *is* the recording is not free, whoever's manifest says what."""
-    inbox, source, manifest, t = env
+    inbox, source, manifest, _ = env
     os.link(source, inbox / "memo.txt")
     assert choose_base(source, ["txt"], manifest) == inbox / "memo.m4a"
     assert source.read_bytes() == (inbox / "memo.txt").read_bytes()

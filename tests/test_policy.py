@@ -7,7 +7,15 @@ from __future__ import annotations
 import pytest
 
 from asrd.config import EngineConfig
-from asrd.engine.process import BAD_FILE, CRASHED, DONE, ERROR, LOAD_FAILED, STOPPED, TIMEOUT
+from asrd.engine.process import (
+    BAD_FILE,
+    CRASHED,
+    DONE,
+    ERROR,
+    LOAD_FAILED,
+    STOPPED,
+    TIMEOUT,
+)
 from asrd.policy import FAIL, FINISHED, RETRY, WAIT, Decision, decide
 
 ENGINE = EngineConfig(max_attempts=3, max_crashes=2)
