@@ -87,8 +87,10 @@ def main(argv: list[str]) -> int:
     mutants = [
         m for path in modules for m in mutants_of(path, (ROOT / path).read_text())
     ]
-    if args.sample:
-        mutants = _sample(mutants, args.sample, args.seed)
+    if args.sample:  # drawn from every module, so naming modules narrows the same sample
+        everything = [m for path in MODULES for m in mutants_of(path, (ROOT / path).read_text())]
+        drawn = {m.ident for m in _sample(everything, args.sample, args.seed)}
+        mutants = [m for m in mutants if m.ident in drawn]
     if args.command == "map":
         return coverage_map.build(
             ROOT, MODULES, MAP_TESTS[-1:], WORK / "map", MAP_TESTS[:-1]
