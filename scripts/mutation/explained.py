@@ -13,7 +13,7 @@ EQUIVALENT = {
     "times to the values they already have",
     "asrd/ledger.py:239:28-59:<= -> <": "needs a process start time exactly equal (as a float) to the claim time "
     "plus the slack",
-    "asrd/ledger.py:377:16-28:return None": "`return False` -> `return None`: the caller only tests its truth",
+    "asrd/ledger.py:377:16-28:return None": "the caller only tests the value's truth (False and None alike)",
     "asrd/ledger.py:361:17-66:and -> or": "the extra cases it enters update a same-path job's mtime (content "
     "unchanged) or un-miss a job whose old path holds its content again: what the next offer does anyway",
     "asrd/watcher.py:108:11-61:not dropped": "the hint for a folder moved in is redundant: watchdog reports each "
@@ -35,10 +35,6 @@ UNKILLED = {
     "asrd/daemon.py:376:12-42:call dropped": "status.json's write when a job ends: without it the finished job "
     "shows as current until the loop's next write, at most STATUS_EVERY_S (1 s) later; a test would have to "
     "read status.json inside that second",
-    "asrd/daemon.py:476:25-51:- -> +": "status.json is then written on every turn of the loop instead of once a "
-    "second: the same content, more writes (a cost, not a behaviour)",
-    "asrd/daemon.py:476:11-68:and -> or": "unforced status writes stop and forced ones are throttled: `asrd "
-    "status` goes stale between jobs; no test reads status.json while the daemon idles with a changing state",
     "asrd/daemon.py:414:11-43:in -> not in": "a failed attempt is then recorded even when its recording moved or "
     "changed during the job: no test renames a failing recording mid-job (the renames tested are of good ones)",
     "asrd/daemon.py:328:15-78:and -> or": "skips checking that another path whose last hash was this content still "
