@@ -83,12 +83,12 @@ def main(argv: list[str]) -> int:
         help="run only mutants whose ident contains this (e.g. asrd/daemon.py:401:)",
     )
     args = parser.parse_args(argv)
-    modules = _chosen(args.modules)
-    mutants = [
-        m for path in modules for m in mutants_of(path, (ROOT / path).read_text())
-    ]
-    if args.sample:  # drawn from every module, so naming modules narrows the same sample
-        everything = [m for path in MODULES for m in mutants_of(path, (ROOT / path).read_text())]
+    by_module = {path: mutants_of(path, (ROOT / path).read_text()) for path in MODULES}
+    mutants = [m for path in _chosen(args.modules) for m in by_module[path]]
+    if (
+        args.sample
+    ):  # drawn from every module, so naming modules narrows the same sample
+        everything = [m for found in by_module.values() for m in found]
         drawn = {m.ident for m in _sample(everything, args.sample, args.seed)}
         mutants = [m for m in mutants if m.ident in drawn]
     if args.command == "map":

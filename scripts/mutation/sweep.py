@@ -39,6 +39,30 @@ class Outcome:
     seconds: float
     detail: str  # the failing test, or pytest's last line
 
+    @classmethod
+    def of(
+        cls,
+        mutant: Mutant,
+        verdict: str,
+        tests_given: int,
+        tests_covering: int,
+        seconds: float,
+        detail: str,
+    ) -> Outcome:
+        return cls(
+            mutant.ident,
+            mutant.path,
+            mutant.line,
+            mutant.kind,
+            mutant.before[:200],
+            mutant.after[:200],
+            verdict,
+            tests_given,
+            tests_covering,
+            seconds,
+            detail,
+        )
+
 
 def _first_failure(stdout: str) -> str:
     for line in stdout.splitlines():
@@ -122,13 +146,8 @@ class Worker:
         finally:
             _kill_group(proc)
             target.write_text(original)
-        return Outcome(
-            mutant.ident,
-            mutant.path,
-            mutant.line,
-            mutant.kind,
-            mutant.before[:200],
-            mutant.after[:200],
+        return Outcome.of(
+            mutant,
             verdict,
             len(tests),
             covering,
@@ -193,25 +212,15 @@ def sweep(
             found = [*first_tests, *(t for t in covering if t not in first_tests)]
             if not found:
                 record(
-                    Outcome(
-                        mutant.ident,
-                        mutant.path,
-                        mutant.line,
-                        mutant.kind,
-                        mutant.before[:200],
-                        mutant.after[:200],
-                        "uncovered",
-                        0,
-                        0,
-                        0.0,
-                        "no test reaches this line",
+                    Outcome.of(
+                        mutant, "uncovered", 0, 0, 0.0, "no test reaches this line"
                     )
                 )
                 continue
             # a test started before the budget ran out runs to its end: a hang is what outlasts that
             longest = max(cmap.durations.get(t, 0.0) for t in found)
             outcome = worker.run(
-                mutant, found, len(found), timeout_s=budget_s + 3 * longest + 120
+                mutant, found, len(covering), timeout_s=budget_s + 3 * longest + 120
             )
             if outcome.verdict == "survived" and not covering:
                 outcome.verdict = (
