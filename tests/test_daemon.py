@@ -138,6 +138,8 @@ def test_corrupt_file_gets_an_error_record_and_the_daemon_goes_on(tmp_path, tiny
         daemon.stop()
     record = json.loads((daemon.inbox / "broken.wav.asrd-error.json").read_text())
     assert "truncated" in record["reason"] and record["attempts"] == 2
+    [retried] = [e for e in daemon.events() if e["event"] == "job.failed" and e["will_retry"]]
+    assert (retried["attempt"], retried["retry_in_s"]) == (1, 0.5)  # the first retry waits retry_delay_s
     assert outputs_of(good) == ["zz-good.json", "zz-good.srt", "zz-good.txt"]
     assert Ledger(tmp_path / "state").by_path(bad).state == "failed"
 
@@ -164,3 +166,5 @@ def test_one_daemon_per_state_dir_and_status(tmp_path, tiny_models, speech3):
         daemon.stop()
     after = run("status")
     assert after.returncode == 0 and "not running" in after.stdout and "memo.wav" in after.stdout
+    left = json.loads((tmp_path / "state" / "status.json").read_text())  # for whatever reads the file itself
+    assert left["running"] is False and left["job"] is None

@@ -49,6 +49,26 @@ def test_a_file_that_could_not_be_read_once_is_offered_again_at_the_next_rescan(
     assert daemon.ledger.by_path(memo).state == "queued"
 
 
+def test_a_recording_seen_again_after_a_restart_is_not_read_again(tmp_path, monkeypatch):
+    """Every start rescans the inbox: a recording whose size and mtime were hashed before is known by
+    them, not read again (an inbox of long recordings would otherwise be read whole at each login)."""
+    config = load_config(write_config(tmp_path, watch={"settle_s": 0.1}))
+    config.inbox.mkdir(parents=True)
+    memo = config.inbox / "memo.wav"
+    memo.write_bytes(b"RIFF" + bytes(2000))
+    real_hash, hashed = daemon_mod.sha256_file, []
+    monkeypatch.setattr(daemon_mod, "sha256_file", lambda path: hashed.append(path) or real_hash(path))
+    for _ in range(2):  # a start, and the start after it
+        daemon = Daemon(config)
+        daemon.watcher.start()
+        try:
+            [ready] = _ready(daemon)
+            daemon._offer(ready)
+        finally:
+            daemon.watcher.stop()
+    assert hashed == [memo] and daemon.ledger.by_path(memo).state == "queued"
+
+
 def test_a_job_claimed_by_another_asrd_between_look_and_claim_is_left_to_it(tmp_path):
     """`asrd transcribe` may claim the very job the daemon just picked: the daemon must not crash
     (launchd would restart it) nor take the job over."""

@@ -132,6 +132,18 @@ def test_renamed_and_old_name_reused_the_job_follows_the_content(ledger, tmp_pat
     assert not new and moved.id == job.id and moved.path == path_key(tmp_path / "Old.m4a")
 
 
+def test_renamed_and_old_name_reused_at_once_by_another_size_the_job_follows(ledger, tmp_path):
+    """The new Recording.m4a is not hashed yet when the rename is offered: its other size alone
+    says the old path no longer holds the job's content."""
+    a, size, mtime = recording(tmp_path / "Recording.m4a", b"x" * 10)
+    job, _ = ledger.offer(a, size, mtime, sha(1))
+    os.rename(a, tmp_path / "Old.m4a")
+    recording(a, b"y" * 12)
+    moved, new = ledger.offer(tmp_path / "Old.m4a", size, mtime, sha(1))
+    assert not new and moved.id == job.id and moved.path == path_key(tmp_path / "Old.m4a")
+    assert ledger.by_path(a) is None
+
+
 def test_same_name_new_content_is_a_new_job_and_the_old_one_stays(ledger, tmp_path):
     path = tmp_path / "Recording.m4a"
     old, _ = ledger.offer(path, 10, 5, sha(1))
@@ -259,6 +271,9 @@ def test_backoff_is_exponential_and_capped():
     assert [backoff_s(n) for n in range(0, 9)] == [0, 5, 10, 20, 40, 80, 160, 300, 300]
     assert backoff_s(3, base=1, cap=60) == 4
     assert backoff_s(10_000) == 300
+    # past 64 retries the cap is taken without computing 2**n; up to there the series is exact
+    assert backoff_s(64, base=1, cap=float("inf")) == 2.0**63
+    assert backoff_s(65, base=1, cap=float("inf")) == float("inf")
 
 
 # --------------------------------------------------------------------------- the queue

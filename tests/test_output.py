@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -347,6 +348,29 @@ def test_sigkill_before_replace_leaves_no_partial_target(tmp_path: Path, existin
     assert (tmp_path / ".hidden-user-file").read_text() == "keep"
 
 
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_temp_file_is_left_over_once_its_writer_is_gone_or_it_is_a_day_old(tmp_path: Path) -> None:
+    """A live writer's temp file is kept (it is being written) until it is a day old: by then its pid
+    was reused. One without a pid (an older asrd's) is kept for an hour."""
+    now = time.time()
+    live = tmp_path / f".memo.srt.{os.getpid()}-0a1b2c3d{output.TEMP_SUFFIX}"
+    gone = tmp_path / f".memo.txt.{dead_pid()}-0a1b2c3d{output.TEMP_SUFFIX}"
+    old_style = tmp_path / f".memo.json.0a1b2c3d{output.TEMP_SUFFIX}"
+    ages = {live: 86400 - 0.5, gone: 1.0, old_style: 3600 - 0.5}
+    for path, age in ages.items():
+        path.write_text("partial")
+        os.utime(path, (now - age, now - age))
+    assert cleanup_temp_files(tmp_path) == [gone]
+    for path, age in {live: 86400 + 0.5, old_style: 3600 + 0.5}.items():
+        os.utime(path, (now - age, now - age))
+    assert sorted(cleanup_temp_files(tmp_path)) == sorted([live, old_style])
+
+
 # --------------------------------------------------------------------------- manifest
 
 
@@ -545,6 +569,7 @@ def test_an_overlong_speaker_name_is_shortened_to_leave_room_for_the_words() -> 
     cues = build_cues(make_transcript([Segment(0, 2, "hello there", speaker=name), Segment(2, 4, "and you")]))
     room = output.LINE_MAX - output.MIN_TEXT_WIDTH - len(": ")
     assert cues[0].lines[0] == f"{name[: room - 1]}…: hello there"
+    assert cues[0].lines[0] == "Dr. Maximiliane Feather…: hello there"  # 16 of the 42 columns left for words
     assert cues[-1].lines[0] == "and you"  # a segment with no speaker gets no prefix
 
 
@@ -562,6 +587,15 @@ def test_lines_that_start_with_a_speaker_still_fit_the_line_width() -> None:
     assert cues[0].lines[0].startswith("Speaker 1: https://") and len(cues[0].lines[0]) == output.LINE_MAX
 
 
+def test_a_long_segments_time_is_shared_by_characters_the_space_after_each_word_counted() -> None:
+    """20 nine-letter words over 19.9 s: each word and its space is 10 of the 199 characters, so
+    each ends a whole second later than the one before, and a cue holds the 7 words of its 7 s."""
+    text = " ".join(["abcdefghi"] * 20)
+    cues = build_cues(make_transcript([Segment(0.0, 19.9, text)]))
+    assert [(c.start_ms, c.end_ms) for c in cues] == [(0, 7000), (7000, 14000), (14000, 19900)]
+    assert [len(" ".join(c.lines).split()) for c in cues] == [7, 7, 6]
+
+
 def test_an_opening_bracket_never_ends_a_line() -> None:
     """「 belongs with the words after it: where a line would end on it, it moves to the next."""
     text = "あ" * 20 + "「" + "い" * 10 + "」"
@@ -570,6 +604,7 @@ def test_an_opening_bracket_never_ends_a_line() -> None:
 
 
 def test_the_first_and_last_characters_of_each_no_space_script_break_anywhere() -> None:
-    for lo, hi in output._NO_SPACE_RANGES:
-        assert output._breaks_anywhere(chr(lo)) and output._breaks_anywhere(chr(hi))
+    edges = "\u3000\u303f\u3040\u30ff\u31f0\u31ff\u3400\u4dbf\u4e00\u9fff\uf900\ufaff\uff00\uffef"
+    edges += "\U00020000\U0003ffff"  # written out: the table itself is what is checked
+    assert [c for c in edges if not output._breaks_anywhere(c)] == []
     assert not output._breaks_anywhere("a") and output._breaks_anywhere("一")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -336,6 +337,33 @@ def test_inbox_that_cannot_be_created_is_waited_for(inbox, watchers, monkeypatch
     assert [e["event"] for e in logs if e["event"].startswith("inbox.")] == ["inbox.missing", "inbox.back"]
     clock.advance(SETTLE)
     assert [r.path for r in w.poll()] == [path]
+
+
+def test_a_missing_inbox_is_looked_for_again_within_seconds_not_at_the_next_rescan(inbox, watchers, monkeypatch):
+    monkeypatch.setattr(watcher_mod, "_creatable", lambda path: False)
+    w = watchers(inbox, clock=FakeClock(), observe=False, rescan_s=3600)
+    assert not w.inbox_available and w.next_poll_in() == watcher_mod.MISSING_RECHECK_S < 3600
+    w.rescan_s = 1.0
+    assert w.next_poll_in() == 1.0  # never later than a rescan would be
+
+
+def test_an_inbox_asrd_creates_is_private_under_a_normal_umask(inbox, watchers):
+    old = os.umask(0o022)
+    try:
+        with capture_logs() as logs:
+            w = watchers(inbox, clock=FakeClock(), observe=False)
+    finally:
+        os.umask(old)
+    assert w.inbox_available and stat.S_IMODE(inbox.stat().st_mode) == 0o700
+    assert [e["event"] for e in logs if e["event"].startswith("inbox.")] == ["inbox.watching"]
+
+
+def test_an_inbox_that_is_there_is_not_reported_missing(inbox, watchers):
+    inbox.mkdir(parents=True)
+    with capture_logs() as logs:
+        w = watchers(inbox, clock=FakeClock(), observe=False)
+        assert w.poll() == []
+    assert w.inbox_available and [e["event"] for e in logs if e["event"].startswith("inbox.")] == ["inbox.watching"]
 
 
 def test_an_unmounted_volume_is_never_created():

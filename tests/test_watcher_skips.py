@@ -40,17 +40,19 @@ def test_non_files_are_skipped_once_each_and_never_handed_on(tmp_path: Path):
         sock.bind(str(inbox / "sock.wav"))
         (inbox / "link.wav").symlink_to(tmp_path / "folder", target_is_directory=True)
         (inbox / "folder.mp3").mkdir()
+        (inbox / "null.wav").symlink_to(os.devnull)  # a character device
         ready = _watch_for(watcher, 1.5)  # five rescans
     watcher.stop()
     sock.close()
     skipped = {e["file"]: e["reason"] for e in logs if e["event"] == "file.skipped"}
     assert ready == []
-    assert len([e for e in logs if e["event"] == "file.skipped"]) == len(skipped) == 5
+    assert len([e for e in logs if e["event"] == "file.skipped"]) == len(skipped) == 6
     assert skipped[str(inbox / "before.wav")].startswith("a named pipe (FIFO)")
     assert skipped[str(inbox / "pipe.m4a")].startswith("a named pipe (FIFO)")
     assert skipped[str(inbox / "sock.wav")].startswith("a socket")
     assert skipped[str(inbox / "link.wav")].startswith("a link to a folder: not followed")
     assert skipped[str(inbox / "folder.mp3")].startswith("a folder, not a recording")
+    assert skipped[str(inbox / "null.wav")].startswith("a device, not a recording")
 
 
 def test_a_pipe_replaced_by_a_recording_is_taken(tmp_path: Path):

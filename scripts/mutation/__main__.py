@@ -3,6 +3,7 @@
     .venv/bin/python scripts/mutation map        # one test run under coverage: which tests reach which lines
     .venv/bin/python scripts/mutation run        # every mutant against the tests that reach it
     .venv/bin/python scripts/mutation report     # kill rate per module, and the survivors
+    .venv/bin/python scripts/mutation map --tests tests/test_x.py   # add tests written since the map
 
 `run` resumes where it stopped (results in .mutation/results.jsonl); `run daemon` only mutates
 modules whose path contains "daemon". The curated list in scripts/mutants.py is separate: the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -71,6 +73,12 @@ def main(argv: list[str]) -> int:
         help="run mutants with this verdict again (e.g. survived, with a bigger --budget)",
     )
     parser.add_argument(
+        "--tests",
+        action="append",
+        default=[],
+        help="with map: map only these test files or node ids (written since the map) and add them to it",
+    )
+    parser.add_argument(
         "--first",
         action="append",
         default=[],
@@ -91,7 +99,11 @@ def main(argv: list[str]) -> int:
         everything = [m for found in by_module.values() for m in found]
         drawn = {m.ident for m in _sample(everything, args.sample, args.seed)}
         mutants = [m for m in mutants if m.ident in drawn]
+    if args.command == "map" and args.tests:  # tests written since the map: mapped on their own
+        added = WORK / "map-added" / f"{len(_maps()):03d}"
+        return coverage_map.build(ROOT, MODULES, args.tests, added, MAP_TESTS[:2])
     if args.command == "map":
+        shutil.rmtree(WORK / "map-added", ignore_errors=True)
         return coverage_map.build(
             ROOT, MODULES, MAP_TESTS[-1:], WORK / "map", MAP_TESTS[:-1]
         )
@@ -105,7 +117,7 @@ def main(argv: list[str]) -> int:
         todo = [
             m for m in mutants if not args.only or any(o in m.ident for o in args.only)
         ]
-        cmap = coverage_map.Map(ROOT, WORK / "map")
+        cmap = coverage_map.Map(ROOT, _maps())
         sweep.sweep(
             ROOT,
             todo,
@@ -118,6 +130,11 @@ def main(argv: list[str]) -> int:
             first_tests=tuple(args.first),
         )
     return report(results, {m.ident for m in mutants})
+
+
+def _maps() -> list[Path]:
+    """The mapping run, then the runs that added tests to it, oldest first."""
+    return [WORK / "map", *sorted((WORK / "map-added").glob("[0-9]*"))]
 
 
 def _sample(mutants: list[Mutant], k: int, seed: int) -> list[Mutant]:

@@ -70,18 +70,28 @@ def build(
 
 
 class Map:
-    """Lines to tests, and each test's duration, from a mapping run."""
+    """Lines to tests, and each test's duration, from a mapping run and any runs added since (tests
+    written after the map): a test mapped again counts as in its latest run only."""
 
-    def __init__(self, root: Path, out: Path):
-        info = json.loads((out / "durations.json").read_text())
-        self.durations: dict[str, float] = info["durations"]
-        self.failed: set[str] = set(info["failed"])
-        data = coverage.CoverageData(basename=str(out / "cov"))
-        data.read()
+    def __init__(self, root: Path, outs: list[Path]):
+        self.durations: dict[str, float] = {}
+        self.failed: set[str] = set()
         self.lines: dict[tuple[str, int], set[str]] = defaultdict(set)
         self.at_import: set[tuple[str, int]] = (
             set()
         )  # run with no test's context: module level
+        later: set[str] = set()  # tests of the runs read so far, newest first
+        for out in reversed(outs):
+            info = json.loads((out / "durations.json").read_text())
+            mine = set(info["durations"]) - later
+            self.durations.update({t: info["durations"][t] for t in mine})
+            self.failed |= set(info["failed"]) & mine
+            self._read(root, out, mine)
+            later |= mine
+
+    def _read(self, root: Path, out: Path, tests: set[str]) -> None:
+        data = coverage.CoverageData(basename=str(out / "cov"))
+        data.read()
         for measured in data.measured_files():
             rel = os.path.relpath(measured, root)
             for line, contexts in data.contexts_by_lineno(measured).items():
@@ -89,7 +99,7 @@ class Map:
                     test = context.split("|")[-1] if context else ""
                     if not test:
                         self.at_import.add((rel, line))
-                    elif test not in self.failed:
+                    elif test in tests and test not in self.failed:
                         self.lines[(rel, line)].add(test)
 
     def tests_for(self, path: str, first: int, last: int) -> list[str]:

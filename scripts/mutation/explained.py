@@ -9,6 +9,15 @@ EQUIVALENT = {
     "asrd/output.py:94:13-19:19903 -> 19904": "moves the end of CJK extension A onto U+4DC0, a Yijing hexagram "
     "symbol: no transcript holds it",
     "asrd/output.py:97:5-11:65280 -> 65281": "U+FF00 is unassigned: no text holds it",
+    "asrd/output.py:95:13-19:40959 -> 40960": "moves the end of the CJK unified ideographs onto U+A000, the first "
+    "Yi syllable: no FunASR model writes Yi",
+    "asrd/output.py:572:12-24:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
+    "False and None alike",
+    "asrd/watcher.py:107:8-20:return None": "`_scannable_dir`'s callers only test its truth: False and None alike",
+    "asrd/output.py:215:8-87:+= -> -=": "every bound and the total change sign together: a cue's share of time is "
+    "their ratio, the same",
+    "asrd/watcher.py:240:56-60:True -> False": "the inbox is made only when it was found missing; `exist_ok` "
+    "matters only if another process makes it in between, and then the check right after finds it all the same",
     "asrd/output.py:245:21-52:< -> <=": "a cue that starts exactly where the last one ends: the trim sets both "
     "times to the values they already have",
     "asrd/ledger.py:239:28-59:<= -> <": "needs a process start time exactly equal (as a float) to the claim time "
