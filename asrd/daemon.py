@@ -71,7 +71,7 @@ def changed_settings(old: Config, new: Config) -> list[str]:
     before, after = flat(old), flat(new)
     changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
     if old.models() != new.models():
-        changed.append("model (resolved models)")
+        changed.append("model.resolved")  # a `model` change: the engine loads again
     return changed
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import time
 
+import yaml
+from structlog.testing import capture_logs
+
 import asrd.daemon as daemon_mod
 from asrd.config import load_config
 from asrd.daemon import Daemon
-from tests.support.configs import write_config
+from tests.support.configs import config_data, write_config
 
 
 def _ready(daemon: Daemon, timeout: float = 10.0):
@@ -58,15 +61,17 @@ def test_a_recording_seen_again_after_a_restart_is_not_read_again(tmp_path, monk
     memo.write_bytes(b"RIFF" + bytes(2000))
     real_hash, hashed = daemon_mod.sha256_file, []
     monkeypatch.setattr(daemon_mod, "sha256_file", lambda path: hashed.append(path) or real_hash(path))
-    for _ in range(2):  # a start, and the start after it
-        daemon = Daemon(config)
-        daemon.watcher.start()
-        try:
-            [ready] = _ready(daemon)
-            daemon._offer(ready)
-        finally:
-            daemon.watcher.stop()
+    with capture_logs() as logs:
+        for _ in range(2):  # a start, and the start after it
+            daemon = Daemon(config)
+            daemon.watcher.start()
+            try:
+                [ready] = _ready(daemon)
+                daemon._offer(ready)
+            finally:
+                daemon.watcher.stop()
     assert hashed == [memo] and daemon.ledger.by_path(memo).state == "queued"
+    assert [e["file"] for e in logs if e["event"] == "job.queued"] == [str(memo)]  # said once, when new
 
 
 def test_a_job_claimed_by_another_asrd_between_look_and_claim_is_left_to_it(tmp_path):
@@ -113,8 +118,6 @@ def test_an_error_in_the_loop_is_logged_backed_off_and_survived(tmp_path, monkey
     """A bug or a passing I/O error in one turn of the loop must neither kill the daemon (launchd
     would respawn it into the same error) nor spin: each consecutive error waits longer, and a good
     turn resets the count."""
-    from structlog.testing import capture_logs
-
     config = load_config(write_config(tmp_path))
     config.inbox.mkdir(parents=True)
     daemon = Daemon(config)
@@ -176,8 +179,6 @@ def test_a_stop_signal_is_logged_once_and_ends_the_loop(tmp_path):
     once, and the loop's wait is woken at once."""
     import signal
 
-    from structlog.testing import capture_logs
-
     config = load_config(write_config(tmp_path))
     config.inbox.mkdir(parents=True)
     daemon = Daemon(config)
@@ -210,3 +211,20 @@ def test_each_stage_of_a_job_shows_in_status_at_once(tmp_path):
     for stage in ("decoding", "detecting_speech", "recognising"):
         daemon._stage(JobStage(1, stage))
         assert read_status(config.state_dir)["job"]["stage"] == stage
+
+
+def test_a_reload_that_changes_only_the_resolved_models_restarts_the_engine(tmp_path):
+    """`model.punc: null` taken out of the file: no setting's value differs (punc is None either way),
+    but the preset's punctuation model now applies, so the engine must load again."""
+    data, path = config_data(tmp_path, "paraformer-zh"), tmp_path / "config.yaml"
+    data["model"]["punc"] = None
+    path.write_text(yaml.safe_dump(data))
+    daemon = Daemon(load_config(path), config_arg=str(path))
+    engine = daemon.engine
+    del data["model"]["punc"]
+    path.write_text(yaml.safe_dump(data))
+    with capture_logs() as logs:
+        daemon._reload_config()
+    [reloaded] = [e for e in logs if e["event"] == "config.reloaded"]
+    assert reloaded["changed"] == ["model.resolved"]
+    assert daemon.engine is not engine and daemon.config.models()["punc"] == "ct-punc"

@@ -52,6 +52,22 @@ def test_caffeinate_is_held_while_a_job_runs_and_dies_with_a_killed_daemon(tmp_p
     assert len(caffeinate_starts(record)) == 2  # one per busy spell, none while idle
 
 
+def test_a_daemon_stopped_mid_job_lets_the_mac_sleep_before_it_exits(tmp_path, tiny_models, speech3):
+    """Logout's SIGTERM during a job: the assertion is released as asrd stops (not left to caffeinate
+    noticing the exit), and the log says why."""
+    record = tmp_path / "caffeinate.starts"
+    env = {"PATH": fake_path(tmp_path / "bin", "caffeinate"), "FAKE_CAFFEINATE_LOG": str(record)}
+    daemon = DaemonRun(tmp_path, hooks={"delay_s": 30}, env=env)
+    with daemon:
+        drop(speech3, daemon.inbox / "memo.wav")
+        daemon.wait_for(lambda e: e["event"] == "job.started")
+        [(pid, _)] = wait_caffeinate_starts(record, 1)
+        code, _ = daemon.stop()
+    assert code == 0 and wait_gone(pid)
+    [released] = [e for e in daemon.events() if e["event"] == "power.released"]
+    assert released["reason"] == "daemon stopping"
+
+
 def test_keep_awake_false_starts_no_caffeinate(tmp_path, tiny_models, speech3):
     record = tmp_path / "caffeinate.starts"
     env = {"PATH": fake_path(tmp_path / "bin", "caffeinate"), "FAKE_CAFFEINATE_LOG": str(record)}

@@ -66,11 +66,15 @@ def test_the_watcher_waits_for_a_dataless_file_says_so_once_and_hands_it_on_once
     evicted.add(memo)
     clock = Clock()
     watcher = InboxWatcher(inbox, settle_s=1.0, rescan_s=5.0, clock=clock, observe=False)
+    talk, handed = inbox / "talk.m4a", []
     with capture_logs() as logs:
         watcher.start()
-        for _ in range(20):  # 20 s: rescans and polls, well past the settle time
-            assert watcher.poll() == []
+        for second in range(20):  # 20 s: rescans and polls, well past the settle time
+            if second == 2:
+                talk.write_bytes(b"\x02" * 1000)  # found after the evicted one: it must not wait behind it
+            handed += watcher.poll()
             clock.t += 1.0
+        assert [r.path for r in handed] == [talk]
         assert watcher.waiting() == []  # not "still being written"
         evicted.discard(memo)  # downloaded
         ready = []

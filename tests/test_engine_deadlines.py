@@ -13,11 +13,18 @@ from pathlib import Path
 
 import av
 import soundfile as sf
+from structlog.testing import capture_logs
 
 import asrd.config
 from asrd import audio
 from asrd.config import load_config
-from asrd.engine.process import DONE, LOAD_FAILED, TIMEOUT, EngineProcess
+from asrd.engine.process import (
+    DONE,
+    LOAD_FAILED,
+    RESTART_BACKOFF_S,
+    TIMEOUT,
+    EngineProcess,
+)
 from asrd.engine.protocol import JobRequest
 from asrd.engine.testhooks import ENV as HOOKS
 from asrd.hashing import sha256_file
@@ -106,9 +113,12 @@ def test_an_engine_killed_while_loading_says_how_it_died(tmp_path, tiny_models, 
         return time.monotonic() > give_up
 
     try:
-        outcome = engine.start(should_stop=kill_the_loading_child)
+        with capture_logs() as logs:
+            outcome = engine.start(should_stop=kill_the_loading_child)
         assert outcome is not None and outcome.status == LOAD_FAILED
         assert outcome.reason == "engine process died while loading (killed by SIGKILL)"
         assert engine.info.last_error == outcome.reason and engine.info.restarts == 1  # as `asrd status` shows
+        # the next load waits the first restart backoff (no tight loop of failing loads)
+        assert [e["retry_in_s"] for e in logs if e["event"] == "engine.load_failed"] == [RESTART_BACKOFF_S[0]]
     finally:
         engine.stop()

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from asrd.config import load_config
-from asrd.engine.process import DONE, EngineProcess
+from asrd.engine.process import DONE, STOP_GRACE_S, STOPPED, EngineProcess
 from asrd.engine.protocol import JobRequest
 from asrd.hashing import sha256_file
 from tests.support.configs import write_config
@@ -120,6 +121,56 @@ def test_idle_unload_and_cold_start(tmp_path, tiny_models, speech3):
         assert not engine.alive and (not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
         assert engine.run(request_for(clip, 2)).status == DONE  # comes back for the next job
         assert engine.pid != pid
+    finally:
+        engine.stop()
+
+
+def test_each_stage_of_a_job_is_heard_in_order(tmp_path, tiny_models, speech3):
+    """What `asrd status` shows during a long job comes from these: loading, decoding, speech, words."""
+    [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    engine = EngineProcess(load_config(write_config(tmp_path)))
+    heard = []
+    try:
+        assert engine.run(request_for(clip), on_stage=heard.append).status == DONE
+    finally:
+        engine.stop()
+    assert [m.stage for m in heard] == ["loading models", "opening", "decoding", "detecting speech", "recognising",
+                                        "finishing"]
+    assert heard[3].audio_s == pytest.approx(14.1, abs=0.2)  # the decoded length sizes the job's time limit
+
+
+def test_an_engine_child_terminated_mid_job_is_no_fault_of_the_recording(tmp_path, tiny_models, speech3):
+    """A stop signal that reaches the child alone (SIGHUP of a closed terminal; the child ignores only
+    SIGTERM and SIGINT, which the parent handles): the job goes back uncounted, and the reason says
+    what happened, not "daemon stopping" (asrd is not stopping)."""
+    [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    engine = EngineProcess(load_config(write_config(tmp_path)))
+
+    def terminate_at_speech(stage) -> None:
+        if stage.stage == "detecting speech":
+            os.kill(engine.pid, signal.SIGHUP)
+
+    try:
+        outcome = engine.run(request_for(clip), on_stage=terminate_at_speech)
+    finally:
+        engine.stop()
+    assert outcome.status == STOPPED
+    assert outcome.reason == "engine process stopped (killed by SIGHUP); not the recording's fault"
+
+
+def test_a_child_that_does_not_answer_a_stop_is_killed_and_not_left_behind(tmp_path, tiny_models, speech3):
+    """A child wedged between jobs (here SIGSTOPped: a stuck driver call looks the same) cannot read
+    the shutdown request: after STOP_GRACE_S it is killed, so no engine outlives the daemon."""
+    [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    engine = EngineProcess(load_config(write_config(tmp_path)))
+    try:
+        assert engine.run(request_for(clip)).status == DONE
+        pid = engine.pid
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        engine.stop()
+        assert time.monotonic() - started < STOP_GRACE_S + 2
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
     finally:
         engine.stop()
 

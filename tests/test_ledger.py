@@ -608,6 +608,24 @@ def test_a_missing_recording_waits_without_cost_and_resumes_where_it_is_seen(led
     assert ledger.next_due(time.time()).id == job.id
 
 
+def test_found_again_clears_the_missing_reason_but_keeps_a_failed_attempts_error(ledger, tmp_path):
+    job, _ = ledger.offer(tmp_path / "a.wav", 10, 5, sha(1))
+    ledger.claim(job.id)
+    ledger.requeue(job.id, "decode hiccup", "attempt")
+    moved = ledger.found(job.id, tmp_path / "b.wav")  # renamed while it waits for its retry
+    assert (moved.path, moved.last_error, moved.attempts) == (path_key(tmp_path / "b.wav"), "decode hiccup", 1)
+    ledger.mark_missing(job.id, "recording missing")
+    back = ledger.found(job.id)
+    assert (back.missing_since, back.last_error, back.attempts) == (None, None, 1)
+
+
+def test_a_state_folder_whose_parents_do_not_exist_yet_is_made_with_them(tmp_path):
+    """A fresh account has no ~/.local/state (or a custom state_dir's parents) yet."""
+    state = tmp_path / "fresh-home" / ".local" / "state" / "asrd"
+    Ledger(state).offer(tmp_path / "a.wav", 10, 5, sha(1))
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700 and Ledger(state).counts()["queued"] == 1
+
+
 def test_the_daemon_is_handed_only_recordings_in_its_inbox(ledger, tmp_path):
     outside, _ = ledger.offer(tmp_path / "desktop" / "a.wav", 10, 1, sha(1))
     inside, _ = ledger.offer(tmp_path / "inbox" / "b.wav", 11, 2, sha(2))

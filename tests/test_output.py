@@ -444,6 +444,14 @@ def names(paths: list[Path]) -> list[str]:
     return [p.name for p in paths]
 
 
+def test_the_names_tried_end_at_memo_9999(env) -> None:
+    """The naming contract's last name; past it a write fails with "no free output name"."""
+    inbox, source, _, _ = env
+    bases = [p.name for p in output.candidate_bases(source, inbox)]
+    assert bases[:4] == ["memo", "memo.m4a", "memo (2)", "memo (3)"]
+    assert bases[-1] == "memo (9999)" and len(bases) == 10_000
+
+
 def test_outputs_use_stem_and_are_private(env) -> None:
     inbox, source, manifest, t = env
     paths = write_outputs(t, source, ALL, manifest)

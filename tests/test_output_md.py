@@ -62,6 +62,18 @@ def test_md_without_speakers_is_plain_paragraphs() -> None:
     assert "Speakers" not in md and "**Speaker" not in md
 
 
+@pytest.mark.parametrize(("model", "line"), [
+    ({"preset": "sensevoice"}, "- **Model:** sensevoice\n"),  # a transcript from before the model was recorded
+    ({"name": "iic/SenseVoiceSmall"}, "- **Model:** iic/SenseVoiceSmall\n"),
+    ({}, None),
+])
+def test_md_names_whichever_of_preset_and_model_is_known(model: dict, line: str | None) -> None:
+    t = Transcript(SourceInfo("/in/a.m4a", 1, "0" * 64), [Segment(0, 1, "Hi.")], language="en", model=model)
+    md = render_md(t)
+    assert (line in md) if line else "**Model:**" not in md
+    assert "None" not in md and "()" not in md
+
+
 def test_md_escapes_transcript_text() -> None:
     md = render_md(make([Segment(0, 1, "1. use *stars* and <b>tags</b> # not a heading")]))
     assert md.endswith("1\\. use \\*stars\\* and \\<b\\>tags\\</b\\> \\# not a heading\n")

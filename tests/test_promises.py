@@ -43,6 +43,8 @@ def test_a_poison_file_ends_failed_and_memory_limit_recycles_the_engine(tmp_path
     assert failed["file"] == str(poison) and "crashed the engine 2 times" in failed["reason"]
     assert json.loads((poison.parent / "poison.wav.asrd-error.json").read_text())["crashes"] == 2
     assert recycled["reason"] == "memory" and recycled["limit_mb"] == 1
+    stopped = [e for e in daemon.events() if e["event"] == "engine.stopped" and e["reason"].startswith("memory ")]
+    assert len(stopped) == 1 and stopped[0]["reason"].endswith("over engine.max_memory_mb 1")  # really ended
     assert good.with_suffix(".json").exists()
 
 

@@ -51,6 +51,8 @@ def test_a_deleted_state_folder_costs_no_transcription_and_no_second_outputs(tmp
     manifest = Manifest(state)
     assert manifest.entry(edited) is None  # the owner's now: never overwritten
     assert manifest.entry(daemon.inbox / "memo.srt") is not None and manifest.entry(daemon.inbox / "talk.txt")
+    kept = sorted(p.stem for p in (state / "transcripts").glob("*.json"))  # later formats need no recompute
+    assert kept == sorted(j.sha256 for j in jobs)
 
 
 def test_a_corrupt_ledger_is_set_aside_and_rebuilt_from_the_outputs(tmp_path, tiny_models, speech3):

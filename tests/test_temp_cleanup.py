@@ -78,3 +78,31 @@ def test_old_format_temp_files_are_removed_only_when_old(tmp_path: Path) -> None
     assert is_temp_file(young.name) and is_temp_file(old.name)
     assert cleanup_temp_files(tmp_path) == [old]
     assert young.exists()
+
+
+def test_cleanup_as_a_user_spares_the_temp_file_of_another_users_live_process(unprivileged_user) -> None:
+    """The user's asrd may not signal another user's process (EPERM): alive all the same, its
+    temp file kept. Run as the unprivileged user: root may signal anyone."""
+    user = unprivileged_user
+    other = os.getpid() if user.switch else 1  # this root test process, or init
+    folder = user.home / "inbox"
+    folder.mkdir()
+    theirs = folder / f".memo.txt.{other}-0a1b2c3d.asrd-tmp"
+    theirs.write_text("being written")
+    user.own(folder)
+    child = textwrap.dedent(
+        f"""
+        import os, sys
+        from asrd.output import cleanup_temp_files
+        try:
+            os.kill({other}, 0)
+            sys.exit("precondition: this user may signal pid {other}")
+        except PermissionError:
+            pass
+        print(cleanup_temp_files({str(folder)!r}))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", child], env=user.env(CHILD_ENV), capture_output=True, text=True,
+                          check=False, timeout=60, **user.popen_kwargs())
+    assert (proc.returncode, proc.stdout.strip()) == (0, "[]"), proc.stderr
+    assert theirs.exists()

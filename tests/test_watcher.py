@@ -366,6 +366,28 @@ def test_an_inbox_that_is_there_is_not_reported_missing(inbox, watchers):
     assert w.inbox_available and [e["event"] for e in logs if e["event"].startswith("inbox.")] == ["inbox.watching"]
 
 
+def test_a_watch_that_died_is_started_again_at_the_next_poll(inbox, watchers):
+    """inotify and FSEvents end a watch by themselves (its folder deleted, replaced, unmounted): the
+    next poll sees the observer's emitter gone and starts a new one, so events come back at once."""
+    w = watchers(inbox, rescan_s=3600)
+    assert w.poll() == []
+    for emitter in list(w._observer.emitters):
+        emitter.stop()
+        emitter.join(5)
+    assert w.poll() == []
+    path = write(inbox / "after.m4a")
+    assert [r.path for r in wait_ready(w)] == [path]
+
+
+def test_a_broken_link_in_the_inbox_does_not_make_it_unreadable(inbox, watchers):
+    """The readability probe looks at an entry without following it: a link to a deleted file (a
+    moved original) is no reason to stop watching."""
+    inbox.mkdir(parents=True)
+    (inbox / "gone.m4a").symlink_to(inbox.parent / "deleted-original.m4a")
+    w = watchers(inbox, clock=FakeClock(), observe=False)
+    assert w.inbox_available and w.unreadable is None
+
+
 def test_an_unmounted_volume_is_never_created():
     """Creating /Volumes/<disk>/... would fake the disk on the boot volume."""
     assert not watcher_mod._creatable(Path("/Volumes/NoSuchDisk-asrd-test/Transcribe/inbox"))

@@ -31,6 +31,7 @@ def test_non_files_are_skipped_once_each_and_never_handed_on(tmp_path: Path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "inside.m4a").write_bytes(b"\x01" * 100)  # never reached through the link
     os.mkfifo(inbox / "before.wav")  # found by the first scan
     watcher = InboxWatcher(inbox, settle_s=0.05, rescan_s=0.3)
     sock = socket.socket(socket.AF_UNIX)

@@ -73,6 +73,12 @@ def main(argv: list[str]) -> int:
         help="run mutants with this verdict again (e.g. survived, with a bigger --budget)",
     )
     parser.add_argument(
+        "--results",
+        type=Path,
+        default=WORK / "results.jsonl",
+        help="the records to append to and report on (e.g. scripts/mutation/fresh-seed17.jsonl)",
+    )
+    parser.add_argument(
         "--tests",
         action="append",
         default=[],
@@ -112,7 +118,7 @@ def main(argv: list[str]) -> int:
             print(f"{m.ident:<48} {m.before[:40]!r} -> {m.after[:40]!r}")
         print(len(mutants), "mutants")
         return 0
-    results = WORK / "results.jsonl"
+    results = args.results
     if args.command == "run":
         todo = [
             m for m in mutants if not args.only or any(o in m.ident for o in args.only)

@@ -18,6 +18,21 @@ EQUIVALENT = {
     "their ratio, the same",
     "asrd/watcher.py:240:56-60:True -> False": "the inbox is made only when it was found missing; `exist_ok` "
     "matters only if another process makes it in between, and then the check right after finds it all the same",
+    "asrd/ledger.py:129:4-60:call dropped": "migration 2 rebuilds the jobs table (dropping migration 1's indexes "
+    "with it) and makes the indexes again; every ledger asrd opens is migrated to 2 first",
+    "asrd/ledger.py:197:8-30:return None": "`migrate`'s only caller (open_db's set-up) ignores the value",
+    "asrd/daemon.py:306:11-46:and -> or": "a done job always has outputs (at least one format is configured), "
+    "and a queued or failed one has none: both forms pick the same jobs",
+    "asrd/daemon.py:334:8-22:return None": "`_locate`'s callers only compare its value with HERE: CHANGED and "
+    "None alike",
+    "asrd/engine/process.py:265:20-34:return None": "`_receive`'s callers treat any answer they do not know as "
+    "the child's death: None ends as the same crash (or failed load) as CRASHED",
+    "asrd/engine/process.py:295:37-81:>= -> >": "needs a monotonic-clock difference exactly equal (as a float) "
+    "to idle_unload_s",
+    "asrd/watcher.py:229:29-34:False -> True": "the first check of the inbox, at start, reads and clears the flag "
+    "while `inbox_available` is still False, where the flag changes nothing",
+    "asrd/watcher.py:380:34-35:5 -> 6": "the timeout of joining an observer thread that was just told to stop "
+    "(it returns at once): a second more only matters for a thread that never stops",
     "asrd/output.py:245:21-52:< -> <=": "a cue that starts exactly where the last one ends: the trim sets both "
     "times to the values they already have",
     "asrd/ledger.py:239:28-59:<= -> <": "needs a process start time exactly equal (as a float) to the claim time "
@@ -41,6 +56,9 @@ EQUIVALENT = {
 }
 
 UNKILLED = {
+    "asrd/engine/process.py:233:15-46:or -> and": "the reason a job went back when the engine child died of a "
+    "stop signal just as asrd began stopping: both forms end STOPPED (requeued, uncounted), only the words "
+    "differ; a test needs the stop to be set between the loop's stop check and the poll that sees the death",
     "asrd/daemon.py:376:12-42:call dropped": "status.json's write when a job ends: without it the finished job "
     "shows as current until the loop's next write, at most STATUS_EVERY_S (1 s) later; a test would have to "
     "read status.json inside that second",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -65,8 +66,8 @@ class Outcome:
 
 
 def _first_failure(stdout: str) -> str:
-    for line in stdout.splitlines():
-        if line.startswith(("FAILED ", "ERROR ")):
+    for line in stdout.splitlines():  # pytest's summary line, not a captured log line at level ERROR
+        if re.match(r"(FAILED|ERROR) \S+\.py", line):
             return line.split(" - ")[0]
     lines = stdout.strip().splitlines()
     return lines[-1] if lines else "(no output)"
