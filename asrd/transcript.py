@@ -71,7 +71,10 @@ class Transcript:
         return seen
 
     def to_dict(self) -> dict[str, Any]:
-        """The json output's content (stable keys)."""
+        """The json output's content (stable keys). Read back and written again it is the same, byte
+        for byte: that is how a json output is known as asrd's own, unedited (asrd.recover). So the
+        rtf comes from the rounded times the file holds, not the exact ones."""
+        duration_s, processing_s = round(self.duration_s, 3), round(self.processing_s, 3)
         return {
             "source": asdict(self.source),
             "text": self.text,
@@ -80,9 +83,9 @@ class Transcript:
             "speakers": self.speakers,
             "model": self.model,
             "device": self.device,
-            "duration_s": round(self.duration_s, 3),
-            "processing_s": round(self.processing_s, 3),
-            "rtf": round(self.rtf, 4),
+            "duration_s": duration_s,
+            "processing_s": processing_s,
+            "rtf": round(processing_s / duration_s, 4) if duration_s > 0 else 0.0,
             "stats": self.stats,
             "asrd_version": self.asrd_version,
         }

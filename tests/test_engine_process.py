@@ -139,20 +139,25 @@ def test_each_stage_of_a_job_is_heard_in_order(tmp_path, tiny_models, speech3):
     assert heard[3].audio_s == pytest.approx(14.1, abs=0.2)  # the decoded length sizes the job's time limit
 
 
-def test_an_engine_child_terminated_mid_job_is_no_fault_of_the_recording(tmp_path, tiny_models, speech3):
+def test_an_engine_child_terminated_mid_job_is_no_fault_of_the_recording(tmp_path, tiny_models, speech3,
+                                                                          monkeypatch):
     """A stop signal that reaches the child alone (SIGHUP of a closed terminal; the child ignores only
     SIGTERM and SIGINT, which the parent handles): the job goes back uncounted, and the reason says
     what happened, not "daemon stopping" (asrd is not stopping)."""
     [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    # held at that stage, so the signal finds the job still running however loaded the machine is
+    monkeypatch.setenv("ASRD_TEST_HOOKS", json.dumps({"hang_on": "memo", "fault_stage": "detecting speech"}))
     engine = EngineProcess(load_config(write_config(tmp_path)))
 
     def terminate_at_speech(stage) -> None:
         if stage.stage == "detecting speech":
             os.kill(engine.pid, signal.SIGHUP)
 
+    kept = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # under nohup the child would inherit SIG_IGN
     try:
         outcome = engine.run(request_for(clip), on_stage=terminate_at_speech)
     finally:
+        signal.signal(signal.SIGHUP, kept)
         engine.stop()
     assert outcome.status == STOPPED
     assert outcome.reason == "engine process stopped (killed by SIGHUP); not the recording's fault"

@@ -444,6 +444,23 @@ def names(paths: list[Path]) -> list[str]:
     return [p.name for p in paths]
 
 
+@pytest.mark.parametrize(("processing_s", "duration_s"), [(2.34449, 14.1), (0.0004, 0.0004), (61.23456, 7207.0)])
+def test_a_json_output_read_back_renders_to_the_same_bytes(env, processing_s, duration_s) -> None:
+    """How asrd knows the json beside a recording as its own, unedited, after its state was lost: the
+    rtf must come from the rounded times the file holds (2.344 s / 14.1 s, not 2.34449 s / 14.1 s)."""
+    from dataclasses import replace
+
+    from asrd.recover import recover_outputs
+
+    inbox, source, manifest, t = env
+    t = replace(t, source=replace(t.source, path=str(source)), processing_s=processing_s, duration_s=duration_s)
+    written = write_outputs(t, source, ["json", "txt"], manifest)
+    text = written[0].read_text(encoding="utf-8")
+    assert output.render_json(Transcript.from_dict(json.loads(text))) == text
+    found = recover_outputs(source, t.source.sha256, ["json", "txt"], Manifest(inbox.parent / "fresh-state"))
+    assert found is not None and found.edited == [] and found.outputs == written
+
+
 def test_the_names_tried_end_at_memo_9999(env) -> None:
     """The naming contract's last name; past it a write fails with "no free output name"."""
     inbox, source, _, _ = env

@@ -66,9 +66,11 @@ class Outcome:
 
 
 def _first_failure(stdout: str) -> str:
-    for line in stdout.splitlines():  # pytest's summary line, not a captured log line at level ERROR
+    lines = stdout.splitlines()
+    why = next((line[1:].strip() for line in lines if line.startswith("E ")), "")  # the first error line
+    for line in lines:  # pytest's summary line, not a captured log line at level ERROR
         if re.match(r"(FAILED|ERROR) \S+\.py", line):
-            return line.split(" - ")[0]
+            return f"{line.split(' - ')[0]}: {why[:200]}" if why else line.split(" - ")[0]
     lines = stdout.strip().splitlines()
     return lines[-1] if lines else "(no output)"
 
