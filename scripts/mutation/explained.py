@@ -62,8 +62,6 @@ UNKILLED = {
     "asrd/daemon.py:376:12-42:call dropped": "status.json's write when a job ends: without it the finished job "
     "shows as current until the loop's next write, at most STATUS_EVERY_S (1 s) later; a test would have to "
     "read status.json inside that second",
-    "asrd/daemon.py:414:11-43:in -> not in": "a failed attempt is then recorded even when its recording moved or "
-    "changed during the job: no test renames a failing recording mid-job (the renames tested are of good ones)",
     "asrd/daemon.py:328:15-78:and -> or": "skips checking that another path whose last hash was this content still "
     "holds it before moving the job there: a test needs such a path changed since its hash, at the moment the "
     "job's own path fails (the re-check before writing would still refuse the wrong content)",
