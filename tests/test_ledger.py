@@ -19,6 +19,7 @@ import pytest
 import asrd.ledger as ledger_mod
 from asrd.ledger import STATES, IllegalTransition, JobNotFound, Ledger, LedgerError, backoff_s
 from asrd.manifest import path_key
+from tests.support.processes import dead_pid
 
 T0 = 1_700_000_000.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,12 +61,6 @@ def recording(path: Path, data: bytes) -> tuple[Path, int, int]:
     path.write_bytes(data)
     st = path.stat()
     return path, st.st_size, st.st_mtime_ns
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 # --------------------------------------------------------------------------- exactly once by content

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,7 +37,9 @@ from asrd.output import (
     write_atomic,
     write_outputs,
 )
+from asrd.recover import recover_outputs
 from asrd.transcript import Segment, SourceInfo, Transcript
+from tests.support.processes import dead_pid
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -348,12 +351,6 @@ def test_sigkill_before_replace_leaves_no_partial_target(tmp_path: Path, existin
     assert (tmp_path / ".hidden-user-file").read_text() == "keep"
 
 
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
 def test_a_temp_file_is_left_over_once_its_writer_is_gone_or_it_is_a_day_old(tmp_path: Path) -> None:
     """A live writer's temp file is kept (it is being written) until it is a day old: by then its pid
     was reused. One without a pid (an older asrd's) is kept for an hour."""
@@ -448,10 +445,6 @@ def names(paths: list[Path]) -> list[str]:
 def test_a_json_output_read_back_renders_to_the_same_bytes(env, processing_s, duration_s) -> None:
     """How asrd knows the json beside a recording as its own, unedited, after its state was lost: the
     rtf must come from the rounded times the file holds (2.344 s / 14.1 s, not 2.34449 s / 14.1 s)."""
-    from dataclasses import replace
-
-    from asrd.recover import recover_outputs
-
     inbox, source, manifest, t = env
     t = replace(t, source=replace(t.source, path=str(source)), processing_s=processing_s, duration_s=duration_s)
     written = write_outputs(t, source, ["json", "txt"], manifest)

@@ -15,6 +15,7 @@ from pathlib import Path
 from asrd.hashing import sha256_file
 from asrd.ledger import Ledger
 from tests.support.daemon import DaemonRun
+from tests.support.processes import dead_pid
 from tests.support.recordings import distinct_wav
 
 
@@ -138,16 +139,10 @@ def test_a_copy_that_pauses_mid_write_is_transcribed_once_and_listed_once(tmp_pa
     assert "stalled2" not in retried.stdout
 
 
-def _dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
 def _orphan(ledger: Ledger, path: Path) -> int:
     """A job left running by an `asrd transcribe` that was killed (SIGKILL: no chance to clean up)."""
     job, _ = ledger.offer(path, path.stat().st_size, path.stat().st_mtime_ns, sha256_file(path))
-    return ledger.claim(job.id, owner_pid=_dead_pid()).id
+    return ledger.claim(job.id, owner_pid=dead_pid()).id
 
 
 def test_jobs_of_a_killed_transcribe_are_recovered_while_the_daemon_runs(tmp_path, tiny_models, speech3):
@@ -162,7 +157,7 @@ def test_jobs_of_a_killed_transcribe_are_recovered_while_the_daemon_runs(tmp_pat
         target = daemon.inbox / "inbox-memo.wav"  # claimed by the dead owner before it lands in the inbox,
         st = inside.stat()                          # so the daemon cannot get to it first
         job, _ = ledger.offer(target, st.st_size, st.st_mtime_ns, sha256_file(inside))
-        inside_id = ledger.claim(job.id, owner_pid=_dead_pid()).id
+        inside_id = ledger.claim(job.id, owner_pid=dead_pid()).id
         shutil.move(inside, target)
         daemon.wait_for(lambda e: e["event"] == "job.dropped" and e.get("job_id") == outside_id, 30)
         daemon.wait_for(lambda e: e["event"] == "job.done" and e.get("job_id") == inside_id, 120)

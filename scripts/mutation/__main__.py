@@ -99,9 +99,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     by_module = {path: mutants_of(path, (ROOT / path).read_text()) for path in MODULES}
     mutants = [m for path in _chosen(args.modules) for m in by_module[path]]
-    if (
-        args.sample
-    ):  # drawn from every module, so naming modules narrows the same sample
+    if args.sample:  # drawn from every module, so naming modules narrows the same sample
         everything = [m for found in by_module.values() for m in found]
         drawn = {m.ident for m in _sample(everything, args.sample, args.seed)}
         mutants = [m for m in mutants if m.ident in drawn]
