@@ -10,9 +10,9 @@ encoder, and the fires are FunASR's own, bit for bit. Computing in float32 on th
 move fires once prefix sums grow (tests/test_mps_compat.py measures where). SeACo's
 `CifPredictorV3`, SenseVoice, CT-punc and CAM++ need no step (tests/test_mps_rules.py).
 
-On any GPU (MPS and CUDA), SenseVoice's forced alignment, which gives the token timestamps that
-merged calls and speakers need, runs on the CPU: a per-frame loop of tiny kernels is launch-bound
-on a GPU (alignment_on_host).
+On every device, SenseVoice's forced alignment, which gives the token timestamps that merged calls
+and speakers need, is asrd's numpy pass with the same path, left on the CPU (asrd.engine.alignment):
+FunASR's is a per-frame loop of torch ops, launch-bound on a GPU and slow on the CPU too.
 Imported only inside the engine process.
 """
 
@@ -60,36 +60,15 @@ def on_host(original: Callable[..., Any]) -> Callable[..., Any]:
     return cif_wo_hidden_v1
 
 
-def alignment_on_host(original: Callable[..., Any]) -> Callable[..., Any]:
-    """SenseVoice's `ctc_forced_align` (its token timestamps) on the CPU, the path moved back.
-
-    It is a Viterbi pass with a Python loop over the frames, a handful of tiny kernels each: on a
-    GPU every one is a launch, ~60 ms per 15 s call on an H200 (more than the model itself), where
-    the CPU does the same few hundred max/gather/add steps in a millisecond or two, with the same
-    results (max, gather and add are exact, whatever the device)."""
-
-    @functools.wraps(original)
-    def ctc_forced_align(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any,
-                         *args: Any, **kwargs: Any) -> Any:
-        with host_section():
-            path = original(log_probs.cpu(), targets.cpu(), input_lengths.cpu(), target_lengths.cpu(),
-                            *args, **kwargs)
-        return path.to(log_probs.device)
-
-    ctc_forced_align.asrd_on_host = True  # type: ignore[attr-defined]
-    return ctc_forced_align
-
-
 def apply(device: str) -> list[str]:
     """Apply the steps `device` needs (idempotent); returns their names for the log."""
-    if device == "cpu":
-        return []
     from funasr.models.sense_voice import model as sense_voice
 
-    steps = []
+    from asrd.engine.alignment import ctc_forced_align_on_host
+
     if not getattr(sense_voice.ctc_forced_align, "asrd_on_host", False):
-        sense_voice.ctc_forced_align = alignment_on_host(sense_voice.ctc_forced_align)  # looked up there
-    steps.append("ctc_alignment_on_cpu")
+        sense_voice.ctc_forced_align = ctc_forced_align_on_host(sense_voice.ctc_forced_align)  # looked up there
+    steps = ["ctc_alignment_numpy"]
     if device != "mps":
         return steps
     from funasr.models.paraformer import cif_predictor
