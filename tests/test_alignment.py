@@ -64,7 +64,8 @@ def test_a_batch_of_utterances_is_left_to_funasr():
     assert len(calls) == 1 and path.shape == (2, 30)
 
 
-def test_sensevoices_timestamps_are_the_same_with_asrds_alignment(tiny_models, speech3, monkeypatch):
+def test_sensevoices_timestamps_are_the_same_with_asrds_alignment(tiny_models, speech3, funasr_unpatched,
+                                                                    monkeypatch):
     """Through SenseVoice's own inference (which slices and walks the path): the same text, token
     times and words as with FunASR's alignment, over the whole 14 s clip in one call."""
     from funasr.models.sense_voice import model as sense_voice
@@ -74,8 +75,7 @@ def test_sensevoices_timestamps_are_the_same_with_asrds_alignment(tiny_models, s
     from asrd.engine.funasr import FunASREngine
     from tests.support.configs import model_section
 
-    monkeypatch.setattr(sense_voice, "ctc_forced_align", sense_voice.ctc_forced_align)  # load() patches it
-    funasrs = sense_voice.ctc_forced_align
+    funasrs = sense_voice.ctc_forced_align  # FunASR's own; load() patches it
     engine = FunASREngine(build_config({"engine": {"device": "cpu", "threads": 1},
                                         "model": model_section("sensevoice")}, None))
     engine.load()

@@ -17,14 +17,11 @@ from tests.support.tiny_models import speech_bursts
 
 
 @pytest.fixture
-def cif(monkeypatch):
-    """FunASR's cif_predictor module; whatever a test's compat.apply patches in it (and in
-    SenseVoice's module) is undone after."""
+def cif(funasr_unpatched):
+    """FunASR's cif_predictor module, unpatched; whatever a test's compat.apply patches in it (and
+    elsewhere in FunASR) is undone after."""
     from funasr.models.paraformer import cif_predictor
-    from funasr.models.sense_voice import model as sense_voice
 
-    monkeypatch.setattr(cif_predictor, "cif_wo_hidden_v1", cif_predictor.cif_wo_hidden_v1)
-    monkeypatch.setattr(sense_voice, "ctc_forced_align", sense_voice.ctc_forced_align)
     return cif_predictor
 
 
@@ -32,11 +29,11 @@ def test_applied_on_mps_only_and_once(cif):
     from funasr.models.sense_voice import model as sense_voice
 
     original, align = cif.cif_wo_hidden_v1, sense_voice.ctc_forced_align
-    assert compat.apply("cpu") == ["ctc_alignment_numpy"]  # every device: the same path, faster
+    assert compat.apply("cpu") == ["ctc_alignment_numpy", "cif_loops_on_host"]  # every device: the same, faster
     assert cif.cif_wo_hidden_v1 is original and sense_voice.ctc_forced_align.__wrapped__ is align
-    assert compat.apply("cuda") == ["ctc_alignment_numpy"]
+    assert compat.apply("cuda") == ["ctc_alignment_numpy", "cif_loops_on_host"]
     assert cif.cif_wo_hidden_v1 is original and sense_voice.ctc_forced_align.__wrapped__ is align
-    assert compat.apply("mps") == ["ctc_alignment_numpy", "cif_float64_cumsum_on_cpu"]
+    assert compat.apply("mps") == ["ctc_alignment_numpy", "cif_loops_on_host", "cif_float64_cumsum_on_cpu"]
     patched = cif.cif_wo_hidden_v1
     assert patched is not original and patched.__wrapped__ is original
     compat.apply("mps")  # an engine reloaded in the same process: not wrapped twice

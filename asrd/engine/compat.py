@@ -12,7 +12,8 @@ move fires once prefix sums grow (tests/test_mps_compat.py measures where). SeAC
 
 On every device, SenseVoice's forced alignment, which gives the token timestamps that merged calls
 and speakers need, is asrd's numpy pass with the same path, left on the CPU (asrd.engine.alignment):
-FunASR's is a per-frame loop of torch ops, launch-bound on a GPU and slow on the CPU too.
+FunASR's is a per-frame loop of torch ops, launch-bound on a GPU and slow on the CPU too. The same
+holds for SeACo/BiCif-Paraformer's integrate-and-fire loops (asrd.engine.cif).
 Imported only inside the engine process.
 """
 
@@ -60,6 +61,20 @@ def on_host(original: Callable[..., Any]) -> Callable[..., Any]:
     return cif_wo_hidden_v1
 
 
+def _cif_loops_on_host() -> list[str]:
+    """SeACo/BiCif-Paraformer's integrate-and-fire loops (asrd.engine.cif), where FunASR looks them up."""
+    from funasr.models.bicif_paraformer import cif_predictor
+    from funasr.utils import timestamp_tools
+
+    from asrd.engine.cif import on_host_cif, on_host_fires
+
+    for module, name, wrap in [(cif_predictor, "cif", on_host_cif), (cif_predictor, "cif_wo_hidden", on_host_fires),
+                               (timestamp_tools, "cif_wo_hidden", on_host_fires)]:
+        if not getattr(getattr(module, name), "asrd_on_host", False):
+            setattr(module, name, wrap(getattr(module, name)))
+    return ["cif_loops_on_host"]
+
+
 def apply(device: str) -> list[str]:
     """Apply the steps `device` needs (idempotent); returns their names for the log."""
     from funasr.models.sense_voice import model as sense_voice
@@ -68,7 +83,7 @@ def apply(device: str) -> list[str]:
 
     if not getattr(sense_voice.ctc_forced_align, "asrd_on_host", False):
         sense_voice.ctc_forced_align = ctc_forced_align_on_host(sense_voice.ctc_forced_align)  # looked up there
-    steps = ["ctc_alignment_numpy"]
+    steps = ["ctc_alignment_numpy", *_cif_loops_on_host()]
     if device != "mps":
         return steps
     from funasr.models.paraformer import cif_predictor
