@@ -28,6 +28,7 @@ import numpy as np
 
 from asrd import audio
 from asrd.config import Config
+from asrd.engine.compat import funasr_own
 from asrd.engine.device import empty_cache, memory_figures
 from asrd.engine.funasr import FunASREngine, Timings, automodel_kwargs
 from asrd.engine.quiet import captured_output
@@ -122,7 +123,7 @@ def funasr_variants(config: Config, device: str, options: dict[str, Any]) -> lis
 
     def generate(model: Any, extra: dict[str, Any]) -> tuple[Callable, Callable]:
         def text(samples: np.ndarray) -> str:
-            with captured_output():
+            with captured_output(), funasr_own():  # FunASR's own per-frame loops, not asrd's drop-ins
                 return str(model.generate(input=samples, **{**options, **extra})[0].get("text", ""))
 
         def run(samples: np.ndarray) -> dict[str, float]:

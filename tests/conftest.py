@@ -103,20 +103,10 @@ def webhook():
 
 
 @pytest.fixture
-def funasr_unpatched(monkeypatch):
+def funasr_unpatched():
     """FunASR's own functions where asrd.engine.compat puts its drop-ins (an engine loaded earlier in
-    this process put them there), for this test only; returns them by (module, name)."""
-    from funasr.models.bicif_paraformer import cif_predictor as bicif
-    from funasr.models.paraformer import cif_predictor
-    from funasr.models.sense_voice import model as sense_voice
-    from funasr.utils import timestamp_tools
+    this process put them there), for this test only."""
+    from asrd.engine.compat import funasr_own
 
-    originals = {}
-    for module, name in [(sense_voice, "ctc_forced_align"), (bicif, "cif"), (bicif, "cif_wo_hidden"),
-                         (timestamp_tools, "cif_wo_hidden"), (cif_predictor, "cif_wo_hidden_v1")]:
-        function = getattr(module, name)
-        if getattr(function, "asrd_on_host", False):
-            function = function.__wrapped__
-        monkeypatch.setattr(module, name, function)
-        originals[module, name] = function
-    return originals
+    with funasr_own():
+        yield

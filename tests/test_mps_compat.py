@@ -107,3 +107,18 @@ def test_float32_prefix_sums_are_exact_only_for_short_segments():
     of 30 s (model.max_segment_s' default), 25 of 60 s and 68 of 120 s; none up to 20 s."""
     assert [moved_fires(n) for n in (50, 167, 333)] == [0, 0, 0]  # 3 s, 10 s, 20 s
     assert 0 < moved_fires(500) < moved_fires(1000) < moved_fires(2000)  # 30 s, 60 s, 120 s
+
+
+def test_funasrs_own_functions_come_back_for_a_block_and_asrds_after_it(cif):
+    """The bench's FunASR baselines run FunASR's own per-frame loops, in the process where asrd's
+    engine put its drop-ins."""
+    from funasr.models.bicif_paraformer import cif_predictor as bicif
+    from funasr.models.sense_voice import model as sense_voice
+
+    own = sense_voice.ctc_forced_align, bicif.cif, bicif.cif_wo_hidden, cif.cif_wo_hidden_v1
+    compat.apply("mps")
+    drop_ins = sense_voice.ctc_forced_align, bicif.cif, bicif.cif_wo_hidden, cif.cif_wo_hidden_v1
+    assert all(d.__wrapped__ is o for d, o in zip(drop_ins, own))
+    with compat.funasr_own():
+        assert (sense_voice.ctc_forced_align, bicif.cif, bicif.cif_wo_hidden, cif.cif_wo_hidden_v1) == own
+    assert (sense_voice.ctc_forced_align, bicif.cif, bicif.cif_wo_hidden, cif.cif_wo_hidden_v1) == drop_ins

@@ -61,33 +61,48 @@ def on_host(original: Callable[..., Any]) -> Callable[..., Any]:
     return cif_wo_hidden_v1
 
 
-def _cif_loops_on_host() -> list[str]:
-    """SeACo/BiCif-Paraformer's integrate-and-fire loops (asrd.engine.cif), where FunASR looks them up."""
-    from funasr.models.bicif_paraformer import cif_predictor
+EVERY_DEVICE = None
+
+
+def _steps() -> list[tuple[str, list[tuple[Any, str, Callable[..., Any]]], set[str] | None]]:
+    """Each step: its name, the places in FunASR it replaces a function at (module, name, drop-in
+    maker; FunASR looks them up there at call time), and the devices that need it (None: all)."""
+    from funasr.models.bicif_paraformer import cif_predictor as bicif
+    from funasr.models.paraformer import cif_predictor
+    from funasr.models.sense_voice import model as sense_voice
     from funasr.utils import timestamp_tools
 
+    from asrd.engine.alignment import ctc_forced_align_on_host
     from asrd.engine.cif import on_host_cif, on_host_fires
 
-    for module, name, wrap in [(cif_predictor, "cif", on_host_cif), (cif_predictor, "cif_wo_hidden", on_host_fires),
-                               (timestamp_tools, "cif_wo_hidden", on_host_fires)]:
-        if not getattr(getattr(module, name), "asrd_on_host", False):
-            setattr(module, name, wrap(getattr(module, name)))
-    return ["cif_loops_on_host"]
+    return [("ctc_alignment_numpy", [(sense_voice, "ctc_forced_align", ctc_forced_align_on_host)], EVERY_DEVICE),
+            ("cif_loops_on_host", [(bicif, "cif", on_host_cif), (bicif, "cif_wo_hidden", on_host_fires),
+                                   (timestamp_tools, "cif_wo_hidden", on_host_fires)], EVERY_DEVICE),
+            ("cif_float64_cumsum_on_cpu", [(cif_predictor, "cif_wo_hidden_v1", on_host)], {"mps"})]
 
 
 def apply(device: str) -> list[str]:
     """Apply the steps `device` needs (idempotent); returns their names for the log."""
-    from funasr.models.sense_voice import model as sense_voice
+    applied = []
+    for step, places, devices in _steps():
+        if devices is EVERY_DEVICE or device in devices:
+            for module, name, drop_in in places:
+                if not getattr(getattr(module, name), "asrd_on_host", False):
+                    setattr(module, name, drop_in(getattr(module, name)))
+            applied.append(step)
+    return applied
 
-    from asrd.engine.alignment import ctc_forced_align_on_host
 
-    if not getattr(sense_voice.ctc_forced_align, "asrd_on_host", False):
-        sense_voice.ctc_forced_align = ctc_forced_align_on_host(sense_voice.ctc_forced_align)  # looked up there
-    steps = ["ctc_alignment_numpy", *_cif_loops_on_host()]
-    if device != "mps":
-        return steps
-    from funasr.models.paraformer import cif_predictor
-
-    if not getattr(cif_predictor.cif_wo_hidden_v1, "asrd_on_host", False):
-        cif_predictor.cif_wo_hidden_v1 = on_host(cif_predictor.cif_wo_hidden_v1)  # cif_v1 looks it up here
-    return [*steps, "cif_float64_cumsum_on_cpu"]
+@contextlib.contextmanager
+def funasr_own() -> Iterator[None]:
+    """FunASR's own functions back where asrd's drop-ins are, for the block: the bench's baselines
+    run FunASR as people run it, in the process where asrd's engine was loaded."""
+    saved = [(module, name, getattr(module, name)) for _, places, _ in _steps() for module, name, _ in places]
+    for module, name, function in saved:
+        if getattr(function, "asrd_on_host", False):
+            setattr(module, name, function.__wrapped__)
+    try:
+        yield
+    finally:
+        for module, name, function in saved:
+            setattr(module, name, function)
