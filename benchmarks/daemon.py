@@ -47,12 +47,12 @@ def done_events(run: DaemonRun) -> list[dict]:
     return [e for e in run.events() if e["event"] == "job.done"]
 
 
-def backlog(root: Path, files: int, model: dict) -> dict:
+def backlog(root: Path, files: int, model: dict, engine: dict) -> dict:
     inbox = root / "inbox"
     inbox.mkdir(parents=True)
     for n in range(files):
         recording(inbox / f"r{n:04d}.wav", n)
-    run = DaemonRun(root, model=model, engine={"threads": 2, "recycle_after_jobs": 0, "max_memory_mb": 0})
+    run = DaemonRun(root, model=model, engine={**engine, "recycle_after_jobs": 0, "max_memory_mb": 0})
     with run:
         done = run.wait_done(files, timeout=60 * 60)
         events = run.events()
@@ -66,8 +66,8 @@ def backlog(root: Path, files: int, model: dict) -> dict:
             "load_and_first_job_s": round(_ts(done[0]) - min(_ts(e) for e in events if e["event"] == "job.started"), 2)}
 
 
-def pickup(root: Path, drops: int, settle_s: float, model: dict) -> dict:
-    run = DaemonRun(root, model=model, watch={"settle_s": settle_s, "rescan_s": 60}, engine={"threads": 2})
+def pickup(root: Path, drops: int, settle_s: float, model: dict, engine: dict) -> dict:
+    run = DaemonRun(root, model=model, watch={"settle_s": settle_s, "rescan_s": 60}, engine=engine)
     latencies = []
     with run:
         for n in range(drops):
@@ -84,12 +84,12 @@ def pickup(root: Path, drops: int, settle_s: float, model: dict) -> dict:
             "target_s": settle_s + 1}
 
 
-def soak(root: Path, jobs: int, model: dict) -> dict:
+def soak(root: Path, jobs: int, model: dict, engine: dict) -> dict:
     inbox = root / "inbox"
     inbox.mkdir(parents=True)
     for n in range(jobs):
         recording(inbox / f"s{n:04d}.wav", 20_000 + n)
-    run = DaemonRun(root, model=model, engine={"threads": 2, "recycle_after_jobs": 0, "max_memory_mb": 0})
+    run = DaemonRun(root, model=model, engine={**engine, "recycle_after_jobs": 0, "max_memory_mb": 0})
     with run:
         done = run.wait_done(jobs, timeout=3 * 60 * 60)
     rss = [e["memory"].get("rss_mb") for e in sorted(done, key=_ts)]
@@ -111,6 +111,8 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=2.0)
     parser.add_argument("--soak", type=int, default=500)
     parser.add_argument("--full-size", action="store_true", help="SenseVoiceSmall-sized random model (slow on a CPU)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps", "auto"], help="engine.device")
+    parser.add_argument("--threads", type=int, default=2, help="engine.threads")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from tests.support.configs import model_section
@@ -120,16 +122,18 @@ def main() -> int:
         from benchmarks.run import full_size_sensevoice
 
         model["asr"] = str(full_size_sensevoice(Path(tempfile.gettempdir()) / "asrd-bench-models"))
-    report: dict = {"models": "full-size SenseVoiceSmall (random weights)" if args.full_size else "tiny test models"}
+    engine = {"device": args.device, "threads": args.threads}
+    report: dict = {"models": "full-size SenseVoiceSmall (random weights)" if args.full_size else "tiny test models",
+                    "engine": engine}
     with tempfile.TemporaryDirectory() as tmp:
         if args.backlog:
-            report["backlog"] = backlog(Path(tmp) / "backlog", args.backlog, model)
+            report["backlog"] = backlog(Path(tmp) / "backlog", args.backlog, model, engine)
             print(report["backlog"], file=sys.stderr, flush=True)
         if args.drops:
-            report["pickup"] = pickup(Path(tmp) / "pickup", args.drops, args.settle, model)
+            report["pickup"] = pickup(Path(tmp) / "pickup", args.drops, args.settle, model, engine)
             print(report["pickup"], file=sys.stderr, flush=True)
         if args.soak:
-            report["soak"] = soak(Path(tmp) / "soak", args.soak, model)
+            report["soak"] = soak(Path(tmp) / "soak", args.soak, model, engine)
             print(report["soak"], file=sys.stderr, flush=True)
     text = json.dumps(report, indent=2)
     print(text)
