@@ -22,6 +22,7 @@ from asrd.engine.process import (
     DONE,
     LOAD_FAILED,
     RESTART_BACKOFF_S,
+    STOPPED,
     TIMEOUT,
     EngineProcess,
 )
@@ -122,3 +123,27 @@ def test_an_engine_killed_while_loading_says_how_it_died(tmp_path, tiny_models, 
         assert [e["retry_in_s"] for e in logs if e["event"] == "engine.load_failed"] == [RESTART_BACKOFF_S[0]]
     finally:
         engine.stop()
+
+
+def test_a_stop_during_the_restart_backoff_returns_at_once_without_loading(tmp_path, tiny_models, monkeypatch):
+    """After a failed load the engine waits its restart backoff before loading again; a daemon told to
+    stop in that wait returns at once, without starting an engine (a load can take minutes)."""
+    engine = EngineProcess(load_config(write_config(tmp_path, engine={"load_timeout_s": 120})))
+    monkeypatch.setenv(HOOKS, json.dumps({"hang_on_load": True}))
+
+    def kill_the_loading_child() -> bool:
+        if engine._proc is not None and engine._proc.pid and engine._proc.is_alive():
+            os.kill(engine._proc.pid, signal.SIGKILL)
+        return False
+
+    try:
+        assert engine.start(should_stop=kill_the_loading_child).status == LOAD_FAILED
+        started = time.monotonic()
+        with capture_logs() as logs:
+            outcome = engine.start(should_stop=lambda: True)
+        assert (outcome.status, outcome.reason) == (STOPPED, "stopping")
+        assert time.monotonic() - started < RESTART_BACKOFF_S[0]
+        assert not [e for e in logs if e["event"] == "engine.starting"] and engine._proc is None
+    finally:
+        engine.stop()
+

@@ -15,7 +15,14 @@ import psutil
 import pytest
 
 from asrd.config import load_config
-from asrd.engine.process import DONE, STOP_GRACE_S, STOPPED, EngineProcess
+from asrd.engine.process import (
+    CRASHED,
+    DONE,
+    STOP_GRACE_S,
+    STOPPED,
+    EngineProcess,
+    _describe_exit,
+)
 from asrd.engine.protocol import JobRequest
 from asrd.hashing import sha256_file
 from tests.support.configs import write_config
@@ -161,6 +168,31 @@ def test_an_engine_child_terminated_mid_job_is_no_fault_of_the_recording(tmp_pat
         engine.stop()
     assert outcome.status == STOPPED
     assert outcome.reason == "engine process stopped (killed by SIGHUP); not the recording's fault"
+
+
+def test_an_engine_that_exits_mid_job_is_a_crash_that_says_its_exit_status(tmp_path, tiny_models, speech3,
+                                                                            monkeypatch):
+    """A native library that calls exit() takes the engine down with a status, not a signal: the job
+    counts as a crash (the poison-file rule), the reason gives the status, and the next job gets a
+    fresh engine."""
+    poison, fine = clips(speech3, tmp_path / "in", ["poison.wav", "fine.wav"])
+    monkeypatch.setenv("ASRD_TEST_HOOKS", json.dumps({"exit_on": "poison", "fault_stage": "detecting speech"}))
+    engine = EngineProcess(load_config(write_config(tmp_path)))
+    try:
+        outcome = engine.run(request_for(poison))
+        assert (outcome.status, outcome.reason) == (CRASHED, "engine process died (exit code 3)")
+        assert engine.info.restarts == 1 and engine.info.state == "stopped"
+        engine._not_before = 0.0  # the restart backoff is tested elsewhere
+        assert engine.run(request_for(fine, 2)).status == DONE
+    finally:
+        engine.stop()
+
+
+def test_exit_statuses_are_named_as_a_person_would_read_them():
+    assert _describe_exit(None) == "exit status unknown"
+    assert _describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
+    assert _describe_exit(-40) == "killed by signal 40"  # a real-time signal has no name
+    assert _describe_exit(1) == "exit code 1"
 
 
 def test_a_child_that_does_not_answer_a_stop_is_killed_and_not_left_behind(tmp_path, tiny_models, speech3):

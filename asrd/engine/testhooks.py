@@ -4,6 +4,7 @@ A monkeypatch in the test process cannot reach a spawned child, so tests describ
 should do instead. Keys:
   "crash_on": "text"   SIGKILL itself when a job's path contains text (a poison file)
   "hang_on": "text"    sleep forever when a job's path contains text
+  "exit_on": "text"    exit with status 3 when a job's path contains text (a native library's exit())
   "fault_stage": "x"   the job stage (asrd.engine.protocol) at whose start crash_on/hang_on strike;
                        default "opening", before the recording is even probed
   "delay_s": 2.5       sleep this long at the start of every job (time to kill it mid-job)
@@ -97,6 +98,8 @@ class Hooks:
             os.kill(os.getpid(), signal.SIGKILL)
         if self.settings.get("hang_on") and self.settings["hang_on"] in request.path:
             _sleep_forever()
+        if self.settings.get("exit_on") and self.settings["exit_on"] in request.path:
+            os._exit(3)
 
     def after_job(self, request: Any) -> None:
         if self.settings.get("delay_after_s"):
