@@ -195,6 +195,25 @@ def test_exit_statuses_are_named_as_a_person_would_read_them():
     assert _describe_exit(1) == "exit code 1"
 
 
+def test_an_idle_engine_asked_to_stop_exits_by_itself_at_once_and_reuses_nothing(tmp_path, tiny_models, speech3):
+    """Between jobs the child reads the shutdown request and exits cleanly (status 0, its models
+    released in order), within STOP_GRACE_S: it is not killed. Two jobs share one engine; after
+    the stop the engine is gone and `asrd status` shows it stopped."""
+    first, second = clips(speech3, tmp_path / "in", ["one.wav", "two.wav"])
+    engine = EngineProcess(load_config(write_config(tmp_path)))
+    try:
+        assert engine.run(request_for(first)).status == DONE
+        child, pid = engine._proc, engine.pid
+        assert engine.alive and engine.run(request_for(second, 2)).status == DONE and engine.pid == pid
+        started = time.monotonic()
+        engine.stop()
+        assert child.exitcode == 0  # it exited by itself (a kill would read -9), so within STOP_GRACE_S
+        assert time.monotonic() - started < STOP_GRACE_S
+        assert (engine.pid, engine.alive, engine.info.state) == (None, False, "stopped")
+    finally:
+        engine.stop()
+
+
 def test_a_child_that_does_not_answer_a_stop_is_killed_and_not_left_behind(tmp_path, tiny_models, speech3):
     """A child wedged between jobs (here SIGSTOPped: a stuck driver call looks the same) cannot read
     the shutdown request: after STOP_GRACE_S it is killed, so no engine outlives the daemon."""
