@@ -147,3 +147,27 @@ def test_a_stop_during_the_restart_backoff_returns_at_once_without_loading(tmp_p
     finally:
         engine.stop()
 
+
+def test_consecutive_failed_loads_wait_longer_each_time(tmp_path, tiny_models, monkeypatch):
+    """A device or download that keeps failing must not become a tight loop of loads: the first
+    retry waits RESTART_BACKOFF_S[0], the next twice that, and `asrd status` counts both restarts."""
+    engine = EngineProcess(load_config(write_config(tmp_path, engine={"load_timeout_s": 120})))
+    monkeypatch.setenv(HOOKS, json.dumps({"hang_on_load": True}))
+
+    def kill_the_loading_child() -> bool:
+        if engine._proc is not None and engine._proc.pid and engine._proc.is_alive():
+            os.kill(engine._proc.pid, signal.SIGKILL)
+        return False
+
+    try:
+        with capture_logs() as logs:
+            assert engine.start(should_stop=kill_the_loading_child).status == LOAD_FAILED
+            waited = time.monotonic()
+            assert engine.start(should_stop=kill_the_loading_child).status == LOAD_FAILED
+            assert time.monotonic() - waited >= RESTART_BACKOFF_S[0]  # the first retry waited
+        first = RESTART_BACKOFF_S[0]
+        assert [e["retry_in_s"] for e in logs if e["event"] == "engine.load_failed"] == [first, 2 * first]
+        assert engine.info.restarts == 2
+    finally:
+        engine.stop()
+

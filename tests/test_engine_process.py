@@ -214,6 +214,24 @@ def test_an_idle_engine_asked_to_stop_exits_by_itself_at_once_and_reuses_nothing
         engine.stop()
 
 
+def test_engines_started_and_stopped_again_and_again_leave_no_open_pipes(tmp_path, tiny_models, speech3):
+    """A daemon that runs for weeks restarts its engine many times (idle unload, recycling, crashes):
+    each engine's pipe must be closed with it, or the daemon runs out of file descriptors."""
+    [clip] = clips(speech3, tmp_path / "in", ["memo.wav"])
+    engine = EngineProcess(load_config(write_config(tmp_path)))
+
+    try:
+        assert engine.run(request_for(clip)).status == DONE
+        engine.stop()
+        before = psutil.Process().num_fds()
+        for job in range(2, 5):
+            assert engine.run(request_for(clip, job)).status == DONE
+            engine.stop()
+        assert psutil.Process().num_fds() == before
+    finally:
+        engine.stop()
+
+
 def test_a_child_that_does_not_answer_a_stop_is_killed_and_not_left_behind(tmp_path, tiny_models, speech3):
     """A child wedged between jobs (here SIGSTOPped: a stuck driver call looks the same) cannot read
     the shutdown request: after STOP_GRACE_S it is killed, so no engine outlives the daemon."""

@@ -53,9 +53,22 @@ EQUIVALENT = {
     "asrd/engine/process.py:262:16-30:return None": "`_receive`'s callers treat any answer they do not know as "
     "the child's death: None ends as the same crash (or failed load) as CRASHED",
     "asrd/engine/process.py:251:15-64:and -> or": "an `assert` against programming errors, not behaviour",
+    "asrd/engine/process.py:153:11-59:and -> or": "`_kill` then kills a child that already exited: "
+    "multiprocessing sends no signal once it knows the exit status, and a zombie ignores SIGKILL; the join "
+    "after returns at once either way",
+    "asrd/engine/process.py:156:28-29:5 -> 6": "the join after a SIGKILL returns as soon as the child is reaped; "
+    "the limit matters only for a child stuck in the kernel for 5 s after SIGKILL",
+    "asrd/engine/process.py:261:32-33:5 -> 6": "the join after the pipe broke returns as soon as the child is "
+    "reaped; the limit matters only for a child stuck in the kernel for 5 s",
 }
 
 UNKILLED = {
+    "asrd/engine/process.py:26:9-12:0.1 -> 1.1": "the engine's poll interval: stops and deaths are noticed up "
+    "to a second later; the tests bound waits loosely (a shared 2-core machine), so none sees one second",
+    "asrd/engine/process.py:27:15-18:3.0 -> 4.0": "STOP_GRACE_S: the tests read the constant (a wedged child is "
+    "killed within STOP_GRACE_S + 2 s), so changing it moves the check with it",
+    "asrd/engine/process.py:28:26-30:60.0 -> 61.0": "the restart backoff's cap: reached after 7 consecutive "
+    "failed loads (1+2+...+64 s of waiting); tests check the first two steps (1 s, 2 s)",
     "asrd/engine/process.py:233:15-46:or -> and": "the reason a job went back when the engine child died of a "
     "stop signal just as asrd began stopping: both forms end STOPPED (requeued, uncounted), only the words "
     "differ; a test needs the stop to be set between the loop's stop check and the poll that sees the death",
