@@ -193,6 +193,7 @@ def test_exit_statuses_are_named_as_a_person_would_read_them():
     assert _describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
     assert _describe_exit(-40) == "killed by signal 40"  # a real-time signal has no name
     assert _describe_exit(1) == "exit code 1"
+    assert _describe_exit(0) == "exit code 0"  # a library's sys.exit() mid-job: no signal
 
 
 def test_an_idle_engine_asked_to_stop_exits_by_itself_at_once_and_reuses_nothing(tmp_path, tiny_models, speech3):

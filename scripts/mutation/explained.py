@@ -58,6 +58,12 @@ EQUIVALENT = {
     "after returns at once either way",
     "asrd/engine/process.py:156:28-29:5 -> 6": "the join after a SIGKILL returns as soon as the child is reaped; "
     "the limit matters only for a child stuck in the kernel for 5 s after SIGKILL",
+    "asrd/engine/process.py:157:11-33:is not -> is": "the parent's end of the pipe is closed anyway when its "
+    "Connection is dropped on the next line (CPython frees it at once): no descriptor leaks "
+    "(test_engines_started_and_stopped_again_and_again_leave_no_open_pipes passes with it)",
+    "asrd/engine/process.py:158:12-30:call dropped": "the same: dropping the Connection closes it",
+    "asrd/engine/process.py:97:14-49:< -> <=": "needs a monotonic-clock reading exactly equal (as a float) to the "
+    "end of the backoff",
     "asrd/engine/process.py:261:32-33:5 -> 6": "the join after the pipe broke returns as soon as the child is "
     "reaped; the limit matters only for a child stuck in the kernel for 5 s",
 }
@@ -67,6 +73,10 @@ UNKILLED = {
     "to a second later; the tests bound waits loosely (a shared 2-core machine), so none sees one second",
     "asrd/engine/process.py:27:15-18:3.0 -> 4.0": "STOP_GRACE_S: the tests read the constant (a wedged child is "
     "killed within STOP_GRACE_S + 2 s), so changing it moves the check with it",
+    "asrd/engine/process.py:28:21-24:1.0 -> 2.0": "the first restart backoff: the tests read the constant "
+    "(the first retry waits RESTART_BACKOFF_S[0], the second twice that)",
+    "asrd/engine/process.py:100:12-30:call dropped": "the backoff wait spins instead of sleeping: the same "
+    "behaviour with one core busy for up to a minute; no test measures the daemon's CPU time",
     "asrd/engine/process.py:28:26-30:60.0 -> 61.0": "the restart backoff's cap: reached after 7 consecutive "
     "failed loads (1+2+...+64 s of waiting); tests check the first two steps (1 s, 2 s)",
     "asrd/engine/process.py:233:15-46:or -> and": "the reason a job went back when the engine child died of a "
