@@ -101,17 +101,28 @@ def test_a_load_that_stops_moving_is_killed_after_load_timeout_s(tmp_path, tiny_
         engine.stop()
 
 
-def test_an_engine_killed_while_loading_says_how_it_died(tmp_path, tiny_models, monkeypatch):
-    """`asrd status` and the log must say what ended a load (here a SIGKILL: the OOM killer, or a
-    user), not a shrug; and it costs no recording anything (LOAD_FAILED, not a crash)."""
-    engine = EngineProcess(load_config(write_config(tmp_path, engine={"load_timeout_s": 120})))
+def engine_that_hangs_while_loading(tmp_path: Path, monkeypatch) -> EngineProcess:
+    """An engine whose child never finishes loading its models (a stuck device or download)."""
     monkeypatch.setenv(HOOKS, json.dumps({"hang_on_load": True}))
-    give_up = time.monotonic() + 60
+    return EngineProcess(load_config(write_config(tmp_path, engine={"load_timeout_s": 120})))
 
+
+def killing_the_loading_child(engine: EngineProcess, give_up: float = float("inf")):
+    """A should_stop for engine.start that SIGKILLs the child while it loads (the OOM killer, or a
+    user); it asks to stop only after the monotonic time give_up."""
     def kill_the_loading_child() -> bool:
         if engine._proc is not None and engine._proc.pid and engine._proc.is_alive():
             os.kill(engine._proc.pid, signal.SIGKILL)
         return time.monotonic() > give_up
+
+    return kill_the_loading_child
+
+
+def test_an_engine_killed_while_loading_says_how_it_died(tmp_path, tiny_models, monkeypatch):
+    """`asrd status` and the log must say what ended a load (here a SIGKILL: the OOM killer, or a
+    user), not a shrug; and it costs no recording anything (LOAD_FAILED, not a crash)."""
+    engine = engine_that_hangs_while_loading(tmp_path, monkeypatch)
+    kill_the_loading_child = killing_the_loading_child(engine, give_up=time.monotonic() + 60)
 
     try:
         with capture_logs() as logs:
@@ -128,13 +139,8 @@ def test_an_engine_killed_while_loading_says_how_it_died(tmp_path, tiny_models, 
 def test_a_stop_during_the_restart_backoff_returns_at_once_without_loading(tmp_path, tiny_models, monkeypatch):
     """After a failed load the engine waits its restart backoff before loading again; a daemon told to
     stop in that wait returns at once, without starting an engine (a load can take minutes)."""
-    engine = EngineProcess(load_config(write_config(tmp_path, engine={"load_timeout_s": 120})))
-    monkeypatch.setenv(HOOKS, json.dumps({"hang_on_load": True}))
-
-    def kill_the_loading_child() -> bool:
-        if engine._proc is not None and engine._proc.pid and engine._proc.is_alive():
-            os.kill(engine._proc.pid, signal.SIGKILL)
-        return False
+    engine = engine_that_hangs_while_loading(tmp_path, monkeypatch)
+    kill_the_loading_child = killing_the_loading_child(engine)
 
     try:
         assert engine.start(should_stop=kill_the_loading_child).status == LOAD_FAILED
@@ -151,13 +157,8 @@ def test_a_stop_during_the_restart_backoff_returns_at_once_without_loading(tmp_p
 def test_consecutive_failed_loads_wait_longer_each_time(tmp_path, tiny_models, monkeypatch):
     """A device or download that keeps failing must not become a tight loop of loads: the first
     retry waits RESTART_BACKOFF_S[0], the next twice that, and `asrd status` counts both restarts."""
-    engine = EngineProcess(load_config(write_config(tmp_path, engine={"load_timeout_s": 120})))
-    monkeypatch.setenv(HOOKS, json.dumps({"hang_on_load": True}))
-
-    def kill_the_loading_child() -> bool:
-        if engine._proc is not None and engine._proc.pid and engine._proc.is_alive():
-            os.kill(engine._proc.pid, signal.SIGKILL)
-        return False
+    engine = engine_that_hangs_while_loading(tmp_path, monkeypatch)
+    kill_the_loading_child = killing_the_loading_child(engine)
 
     try:
         with capture_logs() as logs:
