@@ -457,16 +457,26 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
-    """Replace `path` with `text` (UTF-8) so readers see the old file or the new one, never half."""
+def write_atomic(path: str | os.PathLike[str], text: str | bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `text` (UTF-8) so readers see the old file or the new one, never half.
+
+    `durable=False` skips both flushes (a full flush is milliseconds on a Mac): only for files
+    rewritten all the time and rebuilt at start, whose loss in a power cut costs nothing."""
     path = Path(path)
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    _write_replace(path, text.encode("utf-8") if isinstance(text, str) else text, durable)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def _write_replace(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write a private temp file beside `path` (its data flushed when `durable`) and rename it over `path`."""
     fd, tmp = _open_temp(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            _full_fsync(f.fileno())
+            if durable:
+                _full_fsync(f.fileno())
         _replace(tmp, path)
     except BaseException:
         try:
@@ -474,7 +484,6 @@ def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
 
 
 def cleanup_temp_files(folder: str | os.PathLike[str], min_age_s: float = 0.0) -> list[Path]:
@@ -622,13 +631,14 @@ def _write_set(
             if not _is_free(path, source, manifest, content_sha256):
                 raise _Taken(path)
             existed = os.path.lexists(path)
-            write_atomic(path, data)
+            _write_replace(path, data)
             (replaced if existed else created).append(path)
     except BaseException as exc:
         _undo_set(manifest, planned, replaced, created)
         if isinstance(exc, _Taken):
             return None
         raise
+    _fsync_dir(base.parent)  # once for the whole set: every rename is in this folder
     manifest.commit(list(planned))
     return list(planned)
 

@@ -29,7 +29,8 @@ def write_status(state_dir: Path, data: dict[str, Any]) -> bool:
     """
     if _content(data) == _content(read_status(state_dir)):
         return False
-    write_atomic(status_path(state_dir), json.dumps({**data, "updated_at": time.time()}, indent=1))
+    # not flushed: rewritten at every stage of every job; after a power cut a live daemon rewrites it
+    write_atomic(status_path(state_dir), json.dumps({**data, "updated_at": time.time()}, indent=1), durable=False)
     return True
 
 

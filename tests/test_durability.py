@@ -13,6 +13,10 @@ import pytest
 
 import asrd.output as output
 from asrd.ledger import Ledger
+from asrd.manifest import Manifest
+from asrd.status import read_status, write_status
+from asrd.transcript import Segment
+from tests.test_output import make_transcript
 
 
 @pytest.fixture
@@ -39,6 +43,36 @@ def test_an_output_is_fsynced_before_its_rename_and_the_rename_is_fsynced(tmp_pa
     [fsyncs_before_rename] = renames
     assert fsyncs[:fsyncs_before_rename] == [("file", len("hello world\n"))]  # the data, full, then rename
     assert fsyncs[fsyncs_before_rename:] == [("dir", os.stat(tmp_path).st_size)]  # then the directory
+
+
+def test_a_set_of_outputs_each_fsynced_before_its_rename_then_the_folder_once(tmp_path, fsyncs, monkeypatch):
+    """Four formats of one recording: each file's data reaches the disk before its rename, and one
+    folder flush after the last rename makes all four renames durable (not one flush per file)."""
+    events = []
+    real_replace = output._replace
+    monkeypatch.setattr(output, "_replace", lambda a, b: (events.append(("rename", len(fsyncs))), real_replace(a, b)))
+    source = tmp_path / "memo.m4a"
+    source.write_bytes(b"recording")
+    transcript = make_transcript([Segment(0.0, 2.0, "hello there")], path=str(source))
+    written = output.write_outputs(transcript, source, ["txt", "srt", "vtt", "json"], Manifest(tmp_path / "state"))
+    assert len(written) == 4 and all(p.exists() for p in written)
+    renames_at = [n for _, n in events]
+    assert renames_at == [1, 2, 3, 4]  # before each rename, exactly one more fsync: that file's data
+    assert fsyncs[:4] == [("file", p.stat().st_size) for p in written]  # each one whole
+    assert fsyncs[4:] == [("dir", os.stat(tmp_path).st_size)]  # one flush of the folder, after the last rename
+
+
+def test_status_json_is_replaced_whole_without_a_flush(tmp_path, fsyncs):
+    """status.json is rewritten at every stage of every job and rebuilt by a live daemon: a full
+    flush each time (milliseconds on a Mac) would buy nothing. It is still replaced atomically."""
+    state = tmp_path / "state"
+    state.mkdir()
+    assert write_status(state, {"running": True, "job": {"stage": "vad"}})
+    assert write_status(state, {"running": True, "job": {"stage": "asr"}})
+    assert read_status(state)["job"] == {"stage": "asr"}
+    assert fsyncs == []
+    assert [p.name for p in state.iterdir()] == ["status.json"]  # no temp file left behind
+    assert stat.S_IMODE((state / "status.json").stat().st_mode) == 0o600
 
 
 def test_an_output_is_private_from_its_first_moment_whatever_the_umask(tmp_path, monkeypatch):

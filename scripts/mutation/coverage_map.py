@@ -3,6 +3,7 @@ its own context. The mutation sweep then runs, for each mutant, only the tests t
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import subprocess
@@ -63,6 +64,7 @@ def build(
         *pytest_args,
         *tests,
     ]
+    (out / "commit").write_text(_head(root) + "\n")  # the code whose line numbers the map holds
     code = subprocess.run(cmd, check=False, cwd=root, env=env).returncode
     data = coverage.CoverageData(basename=str(out / "cov"))
     coverage.data.combine_parallel_data(data, data_paths=[str(out)], keep=False)
@@ -92,15 +94,19 @@ class Map:
     def _read(self, root: Path, out: Path, tests: set[str]) -> None:
         data = coverage.CoverageData(basename=str(out / "cov"))
         data.read()
+        commit_file = out / "commit"
+        commit = commit_file.read_text().strip() if commit_file.exists() else None
         for measured in data.measured_files():
             rel = os.path.relpath(measured, root)
-            for line, contexts in data.contexts_by_lineno(measured).items():
-                for context in contexts:
-                    test = context.split("|")[-1] if context else ""
-                    if not test:
-                        self.at_import.add((rel, line))
-                    elif test in tests and test not in self.failed:
-                        self.lines[(rel, line)].add(test)
+            now = _lines_now(root, commit, rel)
+            for old_line, contexts in data.contexts_by_lineno(measured).items():
+                for line in now(old_line):
+                    for context in contexts:
+                        test = context.split("|")[-1] if context else ""
+                        if not test:
+                            self.at_import.add((rel, line))
+                        elif test in tests and test not in self.failed:
+                            self.lines[(rel, line)].add(test)
 
     def tests_for(self, path: str, first: int, last: int) -> list[str]:
         """Tests that ran any line of the span, in the order most likely to catch a mutant soon: the
@@ -129,3 +135,34 @@ class Map:
             return []
         users = {t for (p, _), tests in self.lines.items() if p == path for t in tests}
         return self._order(users, Path(path).stem)[:count]
+
+
+def _head(root: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def _lines_now(root: Path, commit: str | None, rel: str):
+    """Where a line of `rel` as it was at `commit` (when the map ran) is in the file today, so a
+    map stays usable after edits: unchanged lines move with the diff, a rewritten block's lines
+    stand for every line that replaced them, and lines added since take their neighbours' tests."""
+    if commit is None:
+        return lambda line: (line,)
+    shown = subprocess.run(["git", "show", f"{commit}:{rel}"], cwd=root, capture_output=True, text=True, check=False)
+    if shown.returncode != 0:
+        return lambda line: (line,)
+    old, new = shown.stdout.splitlines(), (root / rel).read_text().splitlines()
+    if old == new:
+        return lambda line: (line,)
+    moved: dict[int, set[int]] = defaultdict(set)
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                moved[i1 + k + 1].add(j1 + k + 1)
+        elif tag == "replace":
+            for i in range(i1, i2):
+                moved[i + 1].update(range(j1 + 1, j2 + 1))
+        elif tag == "insert":  # the lines just before and after the insertion reach it
+            for i in (i1, i1 + 1):
+                moved[i].update(range(j1 + 1, j2 + 1))
+    return lambda line: tuple(sorted(moved.get(line, ())))
