@@ -44,6 +44,7 @@ def test_idle_daemon_does_not_rewrite_its_status_file_and_stderr_stays_empty(tmp
     daemon = DaemonRun(tmp_path)
     state = tmp_path / "state"
     with daemon:
+        wait_until(lambda: status_path(state).exists())  # written just after `daemon.started` is logged
         assert rewrites_within(status_path(state), 4.0) == 0  # idle: several status ticks, no write
         before = identity(status_path(state))
         memo = Path(shutil.copy(speech3[0] / "speech3.wav", daemon.inbox / "memo.wav"))
