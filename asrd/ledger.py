@@ -26,7 +26,7 @@ import psutil
 
 from asrd.logging import get_logger
 from asrd.manifest import on_disk, path_key
-from asrd.sqlite_files import BUSY_TIMEOUT_S, open_db
+from asrd.sqlite_files import BUSY_TIMEOUT_S, hold_open, open_db
 
 log = get_logger("asrd.ledger")
 DB_NAME = "ledger.sqlite3"
@@ -252,6 +252,7 @@ class Ledger:
             log.error("state.corrupt", file=str(self.path), set_aside=str(self.set_aside),
                       fix="nothing to do: asrd started a new ledger and takes finished recordings back from "
                           "their outputs beside them")
+        self._held = hold_open(self.path)  # no checkpoint and WAL deletion after every transaction
 
     # -- connections and transactions
 

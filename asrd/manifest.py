@@ -23,7 +23,7 @@ from pathlib import Path
 
 from asrd.hashing import sha256_file
 from asrd.logging import get_logger
-from asrd.sqlite_files import BUSY_TIMEOUT_S, open_db
+from asrd.sqlite_files import BUSY_TIMEOUT_S, hold_open, open_db
 
 log = get_logger("asrd.manifest")
 DB_NAME = "outputs.sqlite3"
@@ -120,6 +120,7 @@ class Manifest:
         if self.set_aside is not None:
             log.error("state.corrupt", file=str(self.path), set_aside=str(self.set_aside),
                       fix="nothing to do: asrd takes its outputs back from the transcripts beside the recordings")
+        self._held = hold_open(self.path)  # no checkpoint and WAL deletion after every transaction
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)

@@ -48,6 +48,18 @@ def open_db(path: Path, connect: Callable[[], sqlite3.Connection],
     return aside
 
 
+def hold_open(path: Path) -> sqlite3.Connection:
+    """An idle connection kept for the life of its owner (the Ledger, the Manifest).
+
+    Why: when the last connection to a WAL database closes, sqlite checkpoints the WAL into the
+    database and deletes it. asrd opens a connection per transaction, so without one held open every
+    transaction paid that too: five flushes instead of two (measured with strace), about twelve
+    more a job. The read attaches it to the WAL; it holds no lock between transactions."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return conn
+
+
 def _check(conn: sqlite3.Connection) -> None:
     """sqlite's own quick check (milliseconds for asrd's small files): it reads every page."""
     verdict = conn.execute("PRAGMA quick_check").fetchone()[0]

@@ -102,3 +102,18 @@ def test_the_ledger_refuses_a_second_job_for_the_same_content_at_the_database_le
     with closing(sqlite3.connect(ledger.path)) as conn, pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO jobs (path, size, mtime_ns, sha256, state, queued_at)"
                      " VALUES ('/x/b.wav', 10, 2, ?, 'queued', 0)", ("a" * 64,))
+
+
+def test_a_transaction_leaves_the_wal_in_place_instead_of_checkpointing_it_away(tmp_path):
+    """When the last connection to a WAL database closes, sqlite checkpoints and deletes the WAL:
+    three more flushes a transaction. The Ledger and the Manifest each hold one idle connection, so
+    their per-transaction connections never are the last."""
+    state = tmp_path / "state"
+    ledger, manifest = Ledger(state), Manifest(state)
+    job, _ = ledger.offer(tmp_path / "a.wav", 10, 1, "a" * 64)
+    manifest.record(tmp_path / "a.txt", "b" * 64, tmp_path / "a.wav")
+    wal = {name: os.stat(state / f"{name}-wal").st_ino for name in (ledger.path.name, manifest.path.name)}
+    ledger.claim(job.id)
+    manifest.record(tmp_path / "a.srt", "c" * 64, tmp_path / "a.wav")
+    assert {name: os.stat(state / f"{name}-wal").st_ino for name in wal} == wal  # the same files, never removed
+    assert ledger.get(job.id).state == "running" and manifest.entry(tmp_path / "a.srt") is not None
