@@ -14,6 +14,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import psutil
 import pytest
 
 import asrd.ledger as ledger_mod
@@ -690,3 +691,29 @@ def test_lookups_by_path_and_by_content_use_an_index_whatever_version_the_ledger
         assert "USING INDEX jobs_by_path" in plan("SELECT * FROM jobs WHERE path = ? AND size = ? ORDER BY id DESC")
         assert "USING INDEX hashes_by_content" in plan("SELECT path FROM hashes WHERE sha256 = ? AND size = ?")
         assert "USING INDEX jobs_by_state" in plan("SELECT * FROM jobs WHERE state = ? AND size = ? ORDER BY mtime_ns")
+
+
+def test_a_missing_recording_seen_again_at_its_own_path_is_handed_out_again(ledger, tmp_path):
+    """The volume it was on came back, or it was put back where it was: the job resumes there."""
+    job, _ = ledger.offer(tmp_path / "a.wav", 10, 5, sha(1))
+    ledger.mark_missing(ledger.claim(job.id).id, "volume away")
+    back, created = ledger.offer(tmp_path / "a.wav", 10, 9, sha(1))
+    assert not created and back.id == job.id and back.missing_since is None and back.mtime_ns == 9
+    assert ledger.next_due(time.time()).id == job.id
+
+
+def test_an_illegal_transition_says_which_job_what_it_is_and_what_was_asked(ledger, tmp_path):
+    job, _ = ledger.offer(tmp_path / "a.wav", 10, 5, sha(1))
+    with pytest.raises(IllegalTransition) as raised:
+        ledger.complete(job.id, [], 1.0, 0.1, 0.1)  # queued, never claimed
+    assert str(raised.value) == f"job {job.id} is queued: cannot move it to done"
+    assert (raised.value.job_id, raised.value.state, raised.value.to) == (job.id, "queued", "done")
+
+
+def test_a_process_started_more_than_a_second_after_the_claim_is_not_its_owner():
+    """pids are reused: an owner pid whose process began after the claim (past the 1 s slack of
+    coarse start times) is another process, so the job is the dead claimer's orphan."""
+    started = psutil.Process().create_time()
+    assert ledger_mod._owner_alive(os.getpid(), started - 0.5)  # within the slack: still the claimer
+    assert not ledger_mod._owner_alive(os.getpid(), started - 1.5)  # claimed 1.5 s before this process began
+    assert ledger_mod._owner_alive(os.getpid(), None)  # no claim time recorded: a live pid is trusted

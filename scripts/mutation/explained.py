@@ -37,8 +37,8 @@ EQUIVALENT = {
     "times to the values they already have",
     "asrd/ledger.py:239:28-59:<= -> <": "needs a process start time exactly equal (as a float) to the claim time "
     "plus the slack",
-    "asrd/ledger.py:377:16-28:return None": "the caller only tests the value's truth (False and None alike)",
-    "asrd/ledger.py:361:17-66:and -> or": "the extra cases it enters update a same-path job's mtime (content "
+    "asrd/ledger.py:378:16-28:return None": "the caller only tests the value's truth (False and None alike)",
+    "asrd/ledger.py:362:17-66:and -> or": "the extra cases it enters update a same-path job's mtime (content "
     "unchanged) or un-miss a job whose old path holds its content again: what the next offer does anyway",
     "asrd/watcher.py:108:11-61:not dropped": "the hint for a folder moved in is redundant: watchdog reports each "
     "file of a moved folder as its own event, and a scan of a skipped folder still skips its files",
@@ -66,6 +66,17 @@ EQUIVALENT = {
     "end of the backoff",
     "asrd/engine/process.py:261:32-33:5 -> 6": "the join after the pipe broke returns as soon as the child is "
     "reaped; the limit matters only for a child stuck in the kernel for 5 s",
+    "asrd/ledger.py:128:4-76:call dropped": "the same as migration 1's other index: migration 2 rebuilds the "
+    "table and makes both indexes again",
+    "asrd/ledger.py:212:4-31:return None": "`migrate`'s other return: its only caller ignores the value",
+    "asrd/ledger.py:210:8-32:call dropped": "migrate's ROLLBACK on an error: the caller closes the connection "
+    "at once (init_wal's `closing`), and sqlite rolls back a transaction still open at close",
+    "asrd/ledger.py:272:16-40:call dropped": "the same in `_write`: `closing` closes the connection right after, "
+    "which rolls the open transaction back",
+    "asrd/ledger.py:235:12-24:return None": "`_owner_alive`'s one caller only tests its truth",
+    "asrd/ledger.py:238:8-20:return None": "`_owner_alive`'s one caller only tests its truth",
+    "asrd/ledger.py:293:86-91:False -> True": "a job's outputs stored as JSON with \\u escapes instead of UTF-8: "
+    "json.loads reads both back the same, and no query looks inside the text",
 }
 
 UNKILLED = {
