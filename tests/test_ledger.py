@@ -717,3 +717,4 @@ def test_a_process_started_more_than_a_second_after_the_claim_is_not_its_owner()
     assert ledger_mod._owner_alive(os.getpid(), started - 0.5)  # within the slack: still the claimer
     assert not ledger_mod._owner_alive(os.getpid(), started - 1.5)  # claimed 1.5 s before this process began
     assert ledger_mod._owner_alive(os.getpid(), None)  # no claim time recorded: a live pid is trusted
+    assert not ledger_mod._owner_alive(None, started)  # no owner recorded: nobody holds it

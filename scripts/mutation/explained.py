@@ -11,7 +11,7 @@ EQUIVALENT = {
     "asrd/output.py:97:5-11:65280 -> 65281": "U+FF00 is unassigned: no text holds it",
     "asrd/output.py:95:13-19:40959 -> 40960": "moves the end of the CJK unified ideographs onto U+A000, the first "
     "Yi syllable: no FunASR model writes Yi",
-    "asrd/output.py:572:12-24:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
+    "asrd/output.py:581:12-24:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
     "False and None alike",
     "asrd/watcher.py:107:8-20:return None": "`_scannable_dir`'s callers only test its truth: False and None alike",
     "asrd/output.py:215:8-87:+= -> -=": "every bound and the total change sign together: a cue's share of time is "
@@ -77,6 +77,10 @@ EQUIVALENT = {
     "asrd/ledger.py:238:8-20:return None": "`_owner_alive`'s one caller only tests its truth",
     "asrd/ledger.py:293:86-91:False -> True": "a job's outputs stored as JSON with \\u escapes instead of UTF-8: "
     "json.loads reads both back the same, and no query looks inside the text",
+    "asrd/ledger.py:231:8-20:return None": "`_owner_alive`'s one caller only tests its truth",
+    "asrd/ledger.py:380:12-24:return None": "`_still_holds`'s one caller only tests its truth (`not ...`)",
+    "asrd/ledger.py:382:12-24:return None": "`_still_holds`'s one caller only tests its truth (`not ...`)",
+    "asrd/ledger.py:417:35-36:1 -> 2": "`LIMIT -2` is no limit in sqlite, like `LIMIT -1`",
 }
 
 UNKILLED = {
