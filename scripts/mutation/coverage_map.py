@@ -128,13 +128,14 @@ class Map:
             by_speed, key=lambda t: rank[t]
         )  # stable: fastest first within a rank
 
-    def import_tests(self, path: str, line: int, count: int = 5) -> list[str]:
-        """For a module-level line (run at import, before any test): the fastest tests that use the
-        module at all, since importing it is all they need to meet the mutant."""
+    def import_tests(self, path: str, line: int) -> list[str]:
+        """For a module-level line (run at import, before any test): every test that uses the module,
+        its own test files first, fastest first; the budget cuts the list. (The five fastest were
+        too few: a constant such as a Unicode range's edge is checked by one test among a hundred.)"""
         if (path, line) not in self.at_import:
             return []
         users = {t for (p, _), tests in self.lines.items() if p == path for t in tests}
-        return self._order(users, Path(path).stem)[:count]
+        return self._order(users, Path(path).stem)
 
 
 def _head(root: Path) -> str:
