@@ -368,6 +368,19 @@ def test_a_temp_file_is_left_over_once_its_writer_is_gone_or_it_is_a_day_old(tmp
     assert sorted(cleanup_temp_files(tmp_path)) == sorted([live, old_style])
 
 
+def test_a_hidden_file_that_is_not_asrds_is_never_cleaned_up_however_old(tmp_path: Path) -> None:
+    """Start-up cleanup removes asrd's own left-over temp files, never an owner's dot-file or a file
+    that merely ends like one."""
+    old = time.time() - 30 * 86400
+    mine = [tmp_path / ".notes.txt", tmp_path / f"memo{output.TEMP_SUFFIX}", tmp_path / ".DS_Store"]
+    leftover = tmp_path / f".memo.txt.0a1b2c3d{output.TEMP_SUFFIX}"
+    for path in (*mine, leftover):
+        path.write_text("x")
+        os.utime(path, (old, old))
+    assert cleanup_temp_files(tmp_path) == [leftover]
+    assert all(p.exists() for p in mine)
+
+
 # --------------------------------------------------------------------------- manifest
 
 
@@ -626,3 +639,31 @@ def test_the_first_and_last_characters_of_each_no_space_script_break_anywhere() 
     edges += "\U00020000\U0003ffff"  # written out: the table itself is what is checked
     assert [c for c in edges if not output._breaks_anywhere(c)] == []
     assert not output._breaks_anywhere("a") and output._breaks_anywhere("一")
+
+
+def test_a_speaker_turn_joins_its_segments_with_a_space_except_between_two_cjk_characters() -> None:
+    texts = ["OK 好", "的", "我们", "用Zoom", "review the plan", "好的"]
+    t = make_transcript([Segment(i, i + 1.0, text, speaker="0") for i, text in enumerate(texts)])
+    assert render_txt(t).splitlines()[1] == "OK 好的我们用Zoom review the plan 好的"
+
+
+def test_latin_letters_between_cjk_characters_are_kept_in_subtitles() -> None:
+    t = make_transcript([Segment(0.0, 3.0, "我们用Zoom开会")])
+    [(_, _, lines)] = srt_cues(render_srt(t))
+    assert "".join(lines) == "我们用Zoom开会"
+
+
+def test_a_line_exactly_as_wide_as_the_limit_is_not_wrapped() -> None:
+    text = "exactly forty-two characters fit one line"  # 41
+    text += "!"
+    assert len(text) == output.LINE_MAX
+    [(_, _, lines)] = srt_cues(render_srt(make_transcript([Segment(0.0, 3.0, text)])))
+    assert lines == [text]
+
+
+def test_two_speakers_starting_together_each_get_a_cue_of_positive_length() -> None:
+    t = make_transcript([Segment(1.0, 3.0, "First voice.", speaker="0"),
+                         Segment(1.0, 2.0, "Second voice.", speaker="1")])
+    cues = srt_cues(render_srt(t))
+    assert len(cues) == 2 and all(end > start for start, end, _ in cues)
+    assert cues[0][1] <= cues[1][0]  # trimmed so they do not overlap
