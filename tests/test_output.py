@@ -667,3 +667,12 @@ def test_two_speakers_starting_together_each_get_a_cue_of_positive_length() -> N
     cues = srt_cues(render_srt(t))
     assert len(cues) == 2 and all(end > start for start, end, _ in cues)
     assert cues[0][1] <= cues[1][0]  # trimmed so they do not overlap
+
+
+def test_the_json_layout_is_pinned_so_outputs_of_an_older_asrd_still_read_back_as_its_own() -> None:
+    """After a lost state, asrd takes a json back as its own only if it renders to the same bytes:
+    a change of layout between versions would make every older json look edited by its owner."""
+    text = render_json(make_transcript([Segment(0.0, 1.5, "你好 there")]))
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[1].startswith('  "') and not lines[1].startswith('   ')  # two spaces
+    assert '"text": "你好 there"' in text and text.endswith("}\n")  # UTF-8, not \\u escapes
