@@ -4,6 +4,7 @@ Wrappers count and inspect the real calls; they never replace them."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import stat
@@ -117,3 +118,83 @@ def test_a_transaction_leaves_the_wal_in_place_instead_of_checkpointing_it_away(
     manifest.record(tmp_path / "a.srt", "c" * 64, tmp_path / "a.wav")
     assert {name: os.stat(state / f"{name}-wal").st_ino for name in wal} == wal  # the same files, never removed
     assert ledger.get(job.id).state == "running" and manifest.entry(tmp_path / "a.srt") is not None
+
+
+def test_a_temp_name_already_taken_is_passed_over_for_a_fresh_one(tmp_path, monkeypatch):
+    """Another writer's temp file (or a left-over) under the name drawn first: asrd draws again."""
+    draws = iter(["0a1b2c3d", "0a1b2c3d", "ffffffff"])
+    monkeypatch.setattr(output.secrets, "token_hex", lambda _n: next(draws))
+    taken = tmp_path / f".memo.txt.{os.getpid()}-0a1b2c3d{output.TEMP_SUFFIX}"
+    output.write_atomic(tmp_path / "first.txt", "x")  # uses the first draw; its temp is renamed away
+    taken.write_text("someone else's")
+    output.write_atomic(tmp_path / "memo.txt", "mine\n")
+    assert (tmp_path / "memo.txt").read_text() == "mine\n" and taken.read_text() == "someone else's"
+
+
+def test_on_a_mac_the_data_is_flushed_to_the_drive_and_plain_fsync_is_the_fallback(tmp_path, fsyncs, monkeypatch):
+    """macOS's fsync leaves data in the drive's cache; F_FULLFSYNC flushes it. A filesystem that
+    refuses it (SMB) gets a plain fsync."""
+    full = []
+
+    def fcntl_on_a_mac(fd, cmd, *args):
+        full.append(os.fstat(fd).st_size)
+        if refuse:
+            raise OSError(45, "Operation not supported")
+        return 0
+
+    monkeypatch.setattr(output.fcntl, "F_FULLFSYNC", 51, raising=False)
+    monkeypatch.setattr(output.fcntl, "fcntl", fcntl_on_a_mac)
+    refuse = False
+    output.write_atomic(tmp_path / "memo.txt", "hello\n")
+    assert full == [len("hello\n")] and [kind for kind, _ in fsyncs] == ["dir"]  # the data by F_FULLFSYNC
+    refuse = True
+    output.write_atomic(tmp_path / "talk.txt", "on a share\n")
+    assert full[1:] == [len("on a share\n")] and [kind for kind, _ in fsyncs[1:]] == ["file", "dir"]
+
+
+def test_writing_outputs_again_and_again_leaves_no_descriptor_open(tmp_path):
+    source = tmp_path / "memo.m4a"
+    source.write_bytes(b"recording")
+    manifest = Manifest(tmp_path / "state")
+    transcript = make_transcript([Segment(0.0, 2.0, "hello there")], path=str(source))
+    output.write_outputs(transcript, source, ["txt", "srt"], manifest)  # first use opens what stays open
+    gc.collect()  # earlier tests' ledgers and manifests close their held connections
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        output.write_outputs(transcript, source, ["txt", "srt", "vtt", "json"], manifest)
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_cleanup_of_a_folder_that_is_not_there_finds_nothing(tmp_path):
+    assert output.cleanup_temp_files(tmp_path / "never-made") == []
+
+
+def test_a_link_named_like_a_left_over_temp_file_is_not_asrds_and_stays(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    link = tmp_path / f".memo.txt.0a1b2c3d{output.TEMP_SUFFIX}"
+    link.symlink_to(target)
+    old = os.stat(target).st_mtime - 7200
+    os.utime(target, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+    assert output.cleanup_temp_files(tmp_path) == [] and link.is_symlink() and target.read_text() == "mine"
+
+
+def test_outputs_into_a_folder_of_their_own_made_private_or_used_as_it_is(tmp_path):
+    """`asrd transcribe --out-dir`: a folder asrd makes is 0700 under a normal umask; one that is
+    already there is written into."""
+    source = tmp_path / "memo.m4a"
+    source.write_bytes(b"recording")
+    transcript = make_transcript([Segment(0.0, 2.0, "hello there")], path=str(source))
+    manifest = Manifest(tmp_path / "state")
+    old = os.umask(0o022)
+    try:
+        made = tmp_path / "made" / "transcripts"
+        assert output.write_outputs(transcript, source, ["txt"], manifest, out_dir=made) == [made / "memo.txt"]
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700
+        there = tmp_path / "there"
+        there.mkdir()
+        assert output.write_outputs(transcript, source, ["txt"], manifest, out_dir=there) == [there / "memo.txt"]
+    finally:
+        os.umask(old)
