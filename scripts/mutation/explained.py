@@ -81,6 +81,23 @@ EQUIVALENT = {
     "asrd/ledger.py:380:12-24:return None": "`_still_holds`'s one caller only tests its truth (`not ...`)",
     "asrd/ledger.py:382:12-24:return None": "`_still_holds`'s one caller only tests its truth (`not ...`)",
     "asrd/ledger.py:417:35-36:1 -> 2": "`LIMIT -2` is no limit in sqlite, like `LIMIT -1`",
+    "asrd/output.py:326:69-70:1 -> 2": "`m[1]` and `m[2]` come from the same alternative of the pattern: "
+    "both are set or neither",
+    "asrd/output.py:416:51-52:1 -> 2": "the temp name keeps one byte less of the target's name: still unique "
+    "(pid and random part) and within NAME_MAX; nothing reads the target part back",
+    "asrd/output.py:421:76-77:0 -> 1": "the default is for a platform without O_CLOEXEC: Linux and macOS have it",
+    "asrd/output.py:422:39-40:0 -> 1": "the default is for a platform without O_NOFOLLOW: Linux and macOS have it",
+    "asrd/output.py:424:19-22:100 -> 101": "the number of fresh random temp names tried: a second collision "
+    "of a pid and 32 random bits does not happen",
+    "asrd/output.py:506:75-80:False -> True": "the entries that reach it are regular files, never links (the "
+    "check before it): following a link changes nothing",
+    "asrd/output.py:516:7-24:< -> <=": "needs an age exactly equal (as a float) to min_age_s",
+    "asrd/output.py:520:15-42:>= -> >": "needs an age exactly equal (as a float) to OLD_TEMP_MIN_AGE_S",
+    "asrd/output.py:521:30-51:>= -> >": "needs an age exactly equal (as a float) to STALE_TEMP_S",
+    "asrd/output.py:517:8-20:return None": "`_left_over`'s one caller only tests its truth",
+    "asrd/output.py:530:8-20:return None": "`_alive`'s one caller only tests its truth (`not _alive(pid)`)",
+    "asrd/output.py:576:8-20:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
+    "False and None alike",
 }
 
 UNKILLED = {
@@ -106,4 +123,7 @@ UNKILLED = {
     "asrd/watcher.py:187:12-41:call dropped": "the deleted-inbox event matters only when a new inbox reuses the "
     "old one's inode (otherwise the identity check sees the new folder); Linux does not promise the reuse, so "
     "no test can make it happen",
+    "asrd/output.py:218:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
+    "instead of 0: its cues' times move by at most 1 ms before the overlap trim; no test pins cue times of a "
+    "zero-length segment to the millisecond (they are arbitrary)",
 }
