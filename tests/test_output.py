@@ -676,3 +676,14 @@ def test_the_json_layout_is_pinned_so_outputs_of_an_older_asrd_still_read_back_a
     lines = text.splitlines()
     assert lines[0] == "{" and lines[1].startswith('  "') and not lines[1].startswith('   ')  # two spaces
     assert '"text": "你好 there"' in text and text.endswith("}\n")  # UTF-8, not \\u escapes
+
+
+def test_subtitle_times_past_an_hour_read_as_hours_minutes_seconds_and_milliseconds(tmp_path: Path) -> None:
+    t = make_transcript([Segment(3725.25, 3727.5, "An hour in.")])
+    assert "01:02:05,250 --> 01:02:07,500" in render_srt(t)
+    assert "01:02:05.250 --> 01:02:07.500" in render_vtt(t)
+
+
+def test_a_segment_that_ends_where_it_starts_gets_the_shortest_cue_not_a_zero_one() -> None:
+    [(start, end, lines)] = srt_cues(render_srt(make_transcript([Segment(5.0, 5.0, "Hm.")])))
+    assert (start, round(end - start, 3), lines) == (5.0, 0.001, ["Hm."])
