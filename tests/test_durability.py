@@ -198,3 +198,16 @@ def test_outputs_into_a_folder_of_their_own_made_private_or_used_as_it_is(tmp_pa
         assert output.write_outputs(transcript, source, ["txt"], manifest, out_dir=there) == [there / "memo.txt"]
     finally:
         os.umask(old)
+
+
+def test_names_taken_again_and_again_while_writing_give_up_after_three_tries_with_a_reason(tmp_path, monkeypatch):
+    """Someone keeps putting files under the names asrd chose: three fresh choices, then an error
+    that says so (the job fails with it) instead of looping."""
+    tries = []
+    monkeypatch.setattr(output, "_write_set", lambda *args: tries.append(args[1]))  # every name taken
+    source = tmp_path / "memo.m4a"
+    source.write_bytes(b"recording")
+    transcript = make_transcript([Segment(0.0, 2.0, "hello there")], path=str(source))
+    with pytest.raises(RuntimeError, match="kept being taken"):
+        output.write_outputs(transcript, source, ["txt"], Manifest(tmp_path / "state"))
+    assert len(tries) == 3

