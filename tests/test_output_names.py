@@ -87,3 +87,14 @@ def test_a_failed_redo_keeps_the_previous_outputs_it_did_not_replace(tmp_path: P
     assert (inbox / "memo.json").read_bytes() == old_json
     assert all(manifest.owns(p, source, content_sha256=t.source.sha256) for p in first)
     assert names(write_outputs(t, source, FMTS, manifest)) == ["memo.txt", "memo.srt", "memo.json"]
+
+
+def test_a_cut_full_name_base_keeps_an_extension_of_up_to_16_bytes(tmp_path: Path) -> None:
+    """The second name tried is the recording's full name; cut to fit, it keeps a real extension
+    (`….m4a`) but not a long dotted tail that is really part of the name."""
+    stem = "a" * 240
+    kept, dropped = ".abcdefghijklmno", ".abcdefghijklmnop"  # 16 and 17 bytes
+    assert (len(kept), len(dropped)) == (output.MAX_KEPT_EXTENSION, output.MAX_KEPT_EXTENSION + 1)
+    second = [list(output.candidate_bases(tmp_path / (stem + ext), tmp_path))[1].name for ext in (kept, dropped)]
+    assert second[0].endswith("…" + kept) and len(second[0].encode()) <= 255
+    assert second[1].endswith("…") and dropped not in second[1]
