@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import asrd.output as output
+from asrd.hashing import sha256_bytes
 from asrd.manifest import Manifest
 from asrd.output import write_atomic, write_outputs
 from tests.support.written import FMTS, listing, names, recording
@@ -86,6 +87,31 @@ def test_a_failed_redo_keeps_the_previous_outputs_it_did_not_replace(tmp_path: P
     assert "second words" in (inbox / "memo.txt").read_text()
     assert (inbox / "memo.json").read_bytes() == old_json
     assert all(manifest.owns(p, source, content_sha256=t.source.sha256) for p in first)
+    row = manifest.entry(inbox / "memo.txt")  # the replaced file is recorded as what is there now
+    assert (row.sha256, row.pending_sha256) == (sha256_bytes((inbox / "memo.txt").read_bytes()), None)
+    assert names(write_outputs(t, source, FMTS, manifest)) == ["memo.txt", "memo.srt", "memo.json"]
+
+
+def test_a_new_file_of_a_failed_set_that_cannot_be_removed_stays_known_as_asrds(tmp_path: Path, monkeypatch) -> None:
+    """The set fails and the file it created cannot be removed (busy, no permission): it stays,
+    recorded as asrd's, so the next attempt writes over it instead of choosing `memo (2)`."""
+    inbox, manifest = tmp_path / "inbox", Manifest(tmp_path / "state")
+    source, t = recording(inbox / "memo.m4a", b"audio")
+    _fail_on(monkeypatch, ".json", errno.ENOSPC)
+    real_unlink = os.unlink
+
+    def busy_unlink(path, *args, **kw):
+        if Path(path).name == "memo.srt":
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(path))
+        return real_unlink(path, *args, **kw)
+
+    monkeypatch.setattr(output.os, "unlink", busy_unlink)
+    with pytest.raises(OSError):
+        write_outputs(t, source, FMTS, manifest)
+    monkeypatch.undo()
+    assert listing(inbox) == ["memo.m4a", "memo.srt"]  # memo.txt removed; memo.srt could not be
+    row = manifest.entry(inbox / "memo.srt")
+    assert row is not None and row.sha256 == sha256_bytes((inbox / "memo.srt").read_bytes())
     assert names(write_outputs(t, source, FMTS, manifest)) == ["memo.txt", "memo.srt", "memo.json"]
 
 
