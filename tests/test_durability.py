@@ -16,8 +16,7 @@ import asrd.output as output
 from asrd.ledger import Ledger
 from asrd.manifest import Manifest
 from asrd.status import read_status, write_status
-from asrd.transcript import Segment
-from tests.test_output import make_transcript
+from tests.support.written import recording
 
 
 @pytest.fixture
@@ -52,9 +51,7 @@ def test_a_set_of_outputs_each_fsynced_before_its_rename_then_the_folder_once(tm
     events = []
     real_replace = output._replace
     monkeypatch.setattr(output, "_replace", lambda a, b: (events.append(("rename", len(fsyncs))), real_replace(a, b)))
-    source = tmp_path / "memo.m4a"
-    source.write_bytes(b"recording")
-    transcript = make_transcript([Segment(0.0, 2.0, "hello there")], path=str(source))
+    source, transcript = recording(tmp_path / "memo.m4a", b"recording")
     written = output.write_outputs(transcript, source, ["txt", "srt", "vtt", "json"], Manifest(tmp_path / "state"))
     assert len(written) == 4 and all(p.exists() for p in written)
     renames_at = [n for _, n in events]
@@ -153,10 +150,8 @@ def test_on_a_mac_the_data_is_flushed_to_the_drive_and_plain_fsync_is_the_fallba
 
 
 def test_writing_outputs_again_and_again_leaves_no_descriptor_open(tmp_path):
-    source = tmp_path / "memo.m4a"
-    source.write_bytes(b"recording")
+    source, transcript = recording(tmp_path / "memo.m4a", b"recording")
     manifest = Manifest(tmp_path / "state")
-    transcript = make_transcript([Segment(0.0, 2.0, "hello there")], path=str(source))
     output.write_outputs(transcript, source, ["txt", "srt"], manifest)  # first use opens what stays open
     gc.collect()  # earlier tests' ledgers and manifests close their held connections
     before = len(os.listdir("/proc/self/fd"))
@@ -184,9 +179,7 @@ def test_a_link_named_like_a_left_over_temp_file_is_not_asrds_and_stays(tmp_path
 def test_outputs_into_a_folder_of_their_own_made_private_or_used_as_it_is(tmp_path):
     """`asrd transcribe --out-dir`: a folder asrd makes is 0700 under a normal umask; one that is
     already there is written into."""
-    source = tmp_path / "memo.m4a"
-    source.write_bytes(b"recording")
-    transcript = make_transcript([Segment(0.0, 2.0, "hello there")], path=str(source))
+    source, transcript = recording(tmp_path / "memo.m4a", b"recording")
     manifest = Manifest(tmp_path / "state")
     old = os.umask(0o022)
     try:
@@ -205,9 +198,7 @@ def test_names_taken_again_and_again_while_writing_give_up_after_three_tries_wit
     that says so (the job fails with it) instead of looping."""
     tries = []
     monkeypatch.setattr(output, "_write_set", lambda *args: tries.append(args[1]))  # every name taken
-    source = tmp_path / "memo.m4a"
-    source.write_bytes(b"recording")
-    transcript = make_transcript([Segment(0.0, 2.0, "hello there")], path=str(source))
+    source, transcript = recording(tmp_path / "memo.m4a", b"recording")
     with pytest.raises(RuntimeError, match="kept being taken"):
         output.write_outputs(transcript, source, ["txt"], Manifest(tmp_path / "state"))
     assert len(tries) == 3
