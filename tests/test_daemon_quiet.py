@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from asrd.status import read_status, status_path
 from tests.support.daemon import DaemonRun
 
@@ -52,6 +54,12 @@ def test_idle_daemon_does_not_rewrite_its_status_file_and_stderr_stays_empty(tmp
         assert job["file"] == str(memo) and identity(status_path(state)) != before
         daemon.wait_done(1)
         wait_until(lambda: (read_status(state) or {}).get("job") is None)
+        # idle again after a file's events woke the loop: it waits, it does not spin (a loop that never
+        # cleared its wake-up would burn a core from the first recording on)
+        daemon_cpu = psutil.Process(daemon.proc.pid).cpu_times
+        used_before, started = sum(daemon_cpu()[:2]), time.monotonic()
+        time.sleep(2.0)
+        assert sum(daemon_cpu()[:2]) - used_before < 0.25 * (time.monotonic() - started)
         status = subprocess.run([sys.executable, "-m", "asrd", "status", "--json", "--config", str(daemon.config)],
                                 capture_output=True, text=True, timeout=60)
         info = json.loads(status.stdout)

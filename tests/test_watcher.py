@@ -7,11 +7,25 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileOpenedEvent,
+)
 
 import asrd.watcher as watcher_mod
 from asrd.watcher import InboxWatcher, Ready, is_candidate
@@ -120,6 +134,25 @@ def test_new_file_found_by_rescan_when_events_are_lost(inbox, watchers):
     assert [r.path for r in w.poll()] == [path]
 
 
+def test_new_file_in_a_subfolder_found_through_an_event(inbox, watchers):
+    write(inbox / "lectures" / "old.m4a")
+    w = watchers(inbox, rescan_s=3600)  # only an event can find the new one: the watch covers subfolders
+    assert [r.path for r in wait_ready(w)] == [inbox / "lectures" / "old.m4a"]
+    path = write(inbox / "lectures" / "week2.m4a")
+    assert [r.path for r in wait_ready(w)] == [path]
+
+
+def test_a_subfolder_deleted_is_not_the_inbox_lost(inbox, watchers):
+    write(inbox / "done" / "old.m4a")
+    w = watchers(inbox, rescan_s=3600)
+    w.poll()
+    with capture_logs() as logs:
+        shutil.rmtree(inbox / "done")
+        path = write(inbox / "new.m4a")  # its events come after the deletion's
+        assert [r.path for r in wait_ready(w)] == [path] and w.inbox_available
+    assert [e["event"] for e in logs if e["event"].startswith("inbox.")] == []
+
+
 def test_file_renamed_into_the_inbox_is_found(inbox, tmp_path, watchers):
     w = watchers(inbox, rescan_s=3600)
     w.poll()
@@ -198,14 +231,16 @@ def test_vanished_candidate_is_dropped(inbox, watchers):
     assert w.poll() == [] and w.waiting() == []
 
 
-def test_zero_byte_file_waits_longer_then_is_handed_on(inbox, watchers):
+def test_zero_byte_file_waits_the_readmes_30_s_then_is_handed_on(inbox, watchers):
     clock = FakeClock()
     empty = write(inbox / "empty.m4a", b"")
-    w = watchers(inbox, clock=clock, observe=False, empty_settle_s=30)
+    w = watchers(inbox, clock=clock, observe=False)  # the default wait, as the README states it
     w.poll()
     clock.advance(SETTLE)
     assert w.poll() == [] and w.waiting() == [empty]  # a copy often starts at 0 bytes
-    clock.advance(30 - SETTLE)
+    clock.advance(29.75 - SETTLE)
+    assert w.poll() == [] and w.waiting() == [empty]
+    clock.advance(0.25)
     assert w.poll() == [Ready(empty, 0, empty.stat().st_mtime_ns)]
 
 
@@ -314,6 +349,16 @@ def test_inbox_deleted_and_recreated_resumes_and_finds_new_files(inbox, watchers
     assert [r.path for r in wait_ready(w)] == [second]
 
 
+def test_an_inbox_deleted_wakes_the_loop_at_once(inbox, watchers):
+    w = watchers(inbox, rescan_s=3600)
+    assert w.poll() == []
+    with capture_logs() as logs:
+        shutil.rmtree(inbox)
+        assert w.wake().wait(5), "the loop should not learn of it only at the next rescan"
+        assert w.poll() == [] and not w.inbox_available
+    assert [e["event"] for e in logs if e["event"].startswith("inbox.")] == ["inbox.missing"]
+
+
 def test_inbox_replaced_between_polls_is_noticed(inbox, watchers):
     w = watchers(inbox, rescan_s=3600)
     assert w.poll() == []
@@ -323,6 +368,43 @@ def test_inbox_replaced_between_polls_is_noticed(inbox, watchers):
     assert [r.path for r in wait_ready(w)] == [path]
     later = write(inbox / "later.m4a")
     assert [r.path for r in wait_ready(w)] == [later]
+
+
+def test_inbox_renamed_away_and_made_anew_is_watched_anew(inbox, watchers):
+    """Finder's rename sends no delete: the old watch follows the folder to its new name."""
+    w = watchers(inbox, rescan_s=3600)
+    assert w.poll() == []
+    inbox.rename(inbox.parent / "inbox-old")
+    inbox.mkdir()
+    path = write(inbox / "after.m4a")
+    assert [r.path for r in wait_ready(w)] == [path]
+    later = write(inbox / "later.m4a")  # found through an event on the new folder: the rescan is an hour away
+    assert [r.path for r in wait_ready(w)] == [later]
+
+
+def test_a_poll_clears_the_wake_up_so_the_loop_sleeps_again(inbox, watchers):
+    w = watchers(inbox, clock=FakeClock(), observe=False)
+    w._hint(str(write(inbox / "new.m4a")), False)  # as the observer does for each event
+    assert w.wake().is_set()
+    w.poll()
+    assert not w.wake().is_set()
+
+
+def test_only_arrivals_and_writes_are_hints_never_reads_or_deletes(inbox):
+    """asrd reads each recording (hash, decode) and deletes its own temp files: those events must not
+    wake its loop, or every job would wake it again."""
+    hints: list[tuple[str, bool]] = []
+    handler = watcher_mod._HintHandler(lambda path, is_dir: hints.append((path, is_dir)), lambda path: None)
+    memo, folder = str(inbox / "memo.m4a"), str(inbox / "trip")
+    for event in [FileOpenedEvent(memo), FileClosedNoWriteEvent(memo), FileDeletedEvent(memo),
+                  DirModifiedEvent(folder), DirDeletedEvent(folder)]:
+        handler.on_any_event(event)
+    assert hints == []
+    for event in [FileCreatedEvent(memo), FileModifiedEvent(memo), FileClosedEvent(memo),
+                  FileMovedEvent("/elsewhere/memo.m4a", memo), DirCreatedEvent(folder),
+                  DirMovedEvent("/elsewhere/trip", folder)]:
+        handler.on_any_event(event)
+    assert hints == [(memo, False)] * 4 + [(folder, True)] * 2
 
 
 def test_inbox_that_cannot_be_created_is_waited_for(inbox, watchers, monkeypatch):
@@ -342,7 +424,7 @@ def test_inbox_that_cannot_be_created_is_waited_for(inbox, watchers, monkeypatch
 def test_a_missing_inbox_is_looked_for_again_within_seconds_not_at_the_next_rescan(inbox, watchers, monkeypatch):
     monkeypatch.setattr(watcher_mod, "_creatable", lambda path: False)
     w = watchers(inbox, clock=FakeClock(), observe=False, rescan_s=3600)
-    assert not w.inbox_available and w.next_poll_in() == watcher_mod.MISSING_RECHECK_S < 3600
+    assert not w.inbox_available and w.next_poll_in() == 2.0  # the README: "tries again every 2 s"
     w.rescan_s = 1.0
     assert w.next_poll_in() == 1.0  # never later than a rescan would be
 
@@ -395,10 +477,24 @@ def test_an_unmounted_volume_is_never_created():
     assert watcher_mod._creatable(Path("/Users/someone/Transcribe/inbox"))
 
 
+def test_an_inbox_on_a_mounted_disk_is_created_even_where_its_folders_are_not_there_yet(monkeypatch):
+    """Only the disk itself must be there: /Volumes/Disk mounted, Transcribe/inbox made on it."""
+    mounted = Path("/Volumes/Disk")
+    monkeypatch.setattr(Path, "is_dir", lambda self: self == mounted)
+    assert watcher_mod._creatable(mounted / "Transcribe" / "inbox") is True
+    assert watcher_mod._creatable(mounted / "inbox") is True
+
+
 def test_stop_then_start_watches_again(inbox, watchers):
+    threads_before = threading.active_count()
     w = watchers(inbox, rescan_s=3600)
-    w.stop()
-    w.start()
+    assert threading.active_count() > threads_before
+    with capture_logs() as logs:
+        w.stop()
+        assert threading.active_count() == threads_before  # the observer's threads ended with the stop
+        w.start()
+    # the inbox never went away: watched again, not "back"
+    assert [e["event"] for e in logs if e["event"].startswith("inbox.")] == ["inbox.watching"]
     path = write(inbox / "after-restart.m4a")
     assert [r.path for r in wait_ready(w)] == [path]
 

@@ -61,3 +61,14 @@ def test_the_daemon_passes_watch_polling_on(tmp_path):
 
     daemon = Daemon(load_config(write_config(tmp_path, watch={"polling": True})))
     assert daemon.watcher.polling == "true"
+
+
+def test_a_network_inbox_is_polled_every_5_s_as_the_readme_says(tmp_path, monkeypatch):
+    monkeypatch.setattr(watcher_mod, "volume_of", lambda path: Volume("smbfs", "/mnt/share"))
+    w = watcher_mod.InboxWatcher(tmp_path / "inbox", settle_s=0.1, rescan_s=3600)
+    w.start()
+    try:
+        [emitter] = w._observer.emitters
+        assert w._observer.timeout == 5.0 and emitter.timeout == 5.0  # one listing of the share per 5 s
+    finally:
+        w.stop()

@@ -42,6 +42,14 @@ EQUIVALENT = {
     "unchanged) or un-miss a job whose old path holds its content again: what the next offer does anyway",
     "asrd/watcher.py:108:11-61:not dropped": "the hint for a folder moved in is redundant: watchdog reports each "
     "file of a moved folder as its own event, and a scan of a skipped folder still skips its files",
+    "asrd/watcher.py:108:4-61:return None": "as for dropping its `not`: the hint for a folder moved in is "
+    "redundant (each of its files comes as its own event, and the rescans find them)",
+    "asrd/watcher.py:97:8-20:return None": "`is_candidate`'s callers only test its truth (`if`, `not`): False "
+    "and None alike",
+    "asrd/watcher.py:164:7-21:> -> >=": "lets an inbox at /Volumes itself through to the mount check: on a Mac "
+    "/Volumes always exists, so both forms say it may be created",
+    "asrd/watcher.py:421:16-32:call dropped": "as for `_scannable_dir` (108): a folder's hint is redundant, "
+    "each file of a folder moved in comes as its own event",
     "asrd/watcher.py:216:21-26:False -> True": "`polls` is set from the volume before anything reads it",
     "asrd/watcher.py:308:11-48:or -> and": "when the inbox is gone (`ident is None`), `_readable()` is False too: "
     "both forms return False",
@@ -132,6 +140,8 @@ UNKILLED = {
     "asrd/watcher.py:187:12-41:call dropped": "the deleted-inbox event matters only when a new inbox reuses the "
     "old one's inode (otherwise the identity check sees the new folder); Linux does not promise the reuse, so "
     "no test can make it happen",
+    "asrd/watcher.py:392:37-41:True -> False": "as for dropping the deleted-inbox call (187): the flag matters "
+    "only when a new inbox reuses the old one's inode; otherwise the identity check sees the new folder",
     "asrd/output.py:218:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
     "instead of 0: its cues' times move by at most 1 ms before the overlap trim; no test pins cue times of a "
     "zero-length segment to the millisecond (they are arbitrary)",
