@@ -116,3 +116,20 @@ def test_a_polled_inbox_with_links_to_itself_still_notices_recordings(tmp_path: 
     finally:
         watcher.stop()
     assert [r.path for r in ready] == [memo]
+
+
+def test_a_folder_link_made_after_start_is_said_at_once_not_at_the_next_rescan(tmp_path: Path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (tmp_path / "folder").mkdir()
+    watcher = InboxWatcher(inbox, settle_s=0.05, rescan_s=3600)
+    with capture_logs() as logs:
+        watcher.start()
+        (inbox / "link.wav").symlink_to(tmp_path / "folder", target_is_directory=True)  # its event: a file's
+        deadline = time.monotonic() + 5
+        while not any(e["event"] == "file.skipped" for e in logs) and time.monotonic() < deadline:
+            watcher.poll()
+            watcher.wake().wait(0.05)
+    watcher.stop()
+    [skipped] = [e for e in logs if e["event"] == "file.skipped"]
+    assert skipped["file"] == str(inbox / "link.wav") and skipped["reason"].startswith("a link to a folder")

@@ -154,7 +154,8 @@ def _sample(mutants: list[Mutant], k: int, seed: int) -> list[Mutant]:
 
 def report(results: Path, wanted: set[str]) -> int:
     """Per module: mutants run, killed (a test failed or hung), equivalent (explained.EQUIVALENT),
-    survived, not reached by any test; the kill rate is killed / (run - equivalent)."""
+    survived (or not judged: pytest ran no test), not reached by any test; the kill rate is
+    killed / (run - equivalent)."""
     rows = [row for ident, row in sweep.latest(results).items() if ident in wanted]
     per_module: dict[str, Counter] = defaultdict(Counter)
     for row in rows:
@@ -194,7 +195,7 @@ def _row(name: str, counts: Counter) -> str:
     judged = n - counts["equivalent"]
     rate = f"{100 * counts['killed'] / judged:.1f} %" if judged else ""
     return (
-        f"| {name} | {n} | {counts['killed']} | {counts['equivalent']} | {counts['survived']} | "
+        f"| {name} | {n} | {counts['killed']} | {counts['equivalent']} | {counts['survived'] + counts['error']} | "
         f"{counts['uncovered']} | {rate} |"
     )
 

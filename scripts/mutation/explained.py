@@ -50,6 +50,10 @@ EQUIVALENT = {
     "/Volumes always exists, so both forms say it may be created",
     "asrd/watcher.py:421:16-32:call dropped": "as for `_scannable_dir` (108): a folder's hint is redundant, "
     "each file of a folder moved in comes as its own event",
+    "asrd/watcher.py:309:12-24:return None": "`_check_inbox`'s callers only test its truth (`if not ...`): False "
+    "and None alike",
+    "asrd/watcher.py:321:12-24:return None": "`_readable`'s callers only test its truth (`not ...`): False and None "
+    "alike",
     "asrd/watcher.py:216:21-26:False -> True": "`polls` is set from the volume before anything reads it",
     "asrd/watcher.py:308:11-48:or -> and": "when the inbox is gone (`ident is None`), `_readable()` is False too: "
     "both forms return False",
@@ -142,6 +146,16 @@ UNKILLED = {
     "no test can make it happen",
     "asrd/watcher.py:392:37-41:True -> False": "as for dropping the deleted-inbox call (187): the flag matters "
     "only when a new inbox reuses the old one's inode; otherwise the identity check sees the new folder",
+    "asrd/watcher.py:341:8-32:call dropped": "when the inbox comes back its rescan finds every file again; kept "
+    "candidates only change whether a file that held still across the absence waits the settle time once more "
+    "(it is handed on up to `watch.settle_s` sooner); the content is the same either way",
+    "asrd/watcher.py:342:8-30:call dropped": "files handed on before the inbox went away are not handed on again "
+    "when it comes back unchanged; the daemon answers such a re-offer from its ledger (known content, nothing "
+    "to do) and resumes waiting jobs from the ledger, not from the watcher; a test would need a daemon that "
+    "lost a hand-off exactly while the inbox was away",
+    "asrd/watcher.py:506:20-50:call dropped": "a hinted file that vanished keeps its handed-on record until the "
+    "next rescan: a file with the same inode, size and mtime back at that path before then (moved out and back "
+    "in) is not handed on again until the rescan (`watch.rescan_s`, 60 s)",
     "asrd/output.py:218:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
     "instead of 0: its cues' times move by at most 1 ms before the overlap trim; no test pins cue times of a "
     "zero-length segment to the millisecond (they are arbitrary)",

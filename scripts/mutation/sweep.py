@@ -34,7 +34,7 @@ class Outcome:
     kind: str
     before: str
     after: str
-    verdict: str  # killed | timeout | survived | uncovered
+    verdict: str  # killed | timeout | survived | uncovered | error (pytest ran no test)
     tests_given: int
     tests_covering: int
     seconds: float
@@ -142,7 +142,9 @@ class Worker:
         )
         try:
             stdout, _ = proc.communicate(timeout=timeout_s)
-            verdict = "survived" if proc.returncode == 0 else "killed"
+            # 4 and 5: pytest could not run what it was given (a node id no longer there, nothing
+            # collected): no test judged the mutant, so it is not a kill
+            verdict = {0: "survived", 4: "error", 5: "error"}.get(proc.returncode, "killed")
             detail = _first_failure(stdout) if proc.returncode else _last_line(stdout)
         except subprocess.TimeoutExpired:
             verdict, detail = "timeout", f"over {timeout_s:.0f} s"
@@ -157,6 +159,17 @@ class Worker:
             round(time.monotonic() - started, 1),
             detail,
         )
+
+
+def _exists(root: Path, test: str) -> bool:
+    """Is the map's test still there? One renamed or deleted since the map would stop pytest with a
+    usage error before any test ran."""
+    file, _, name = test.partition("::")
+    path = root / file
+    if not path.is_file():
+        return False
+    function = name.split("::")[-1].split("[")[0]
+    return not function or re.search(rf"^\s*(async )?def {re.escape(function)}\(", path.read_text(), re.M) is not None
 
 
 def latest(results: Path) -> dict[str, dict]:
@@ -212,7 +225,7 @@ def sweep(
             covering = cmap.tests_for(
                 mutant.path, first_line, mutant.end_line
             ) or cmap.import_tests(mutant.path, first_line)
-            found = [*first_tests, *(t for t in covering if t not in first_tests)]
+            found = [*first_tests, *(t for t in covering if t not in first_tests and _exists(worker.copy, t))]
             if not found:
                 record(
                     Outcome.of(
