@@ -138,3 +138,48 @@ def test_a_folder_that_lists_but_may_not_be_entered_is_unreadable_not_empty(unpr
                             text=True, timeout=60, env=user.env(), check=False, **user.popen_kwargs())
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "['PermissionError', 'NoneType']"
+
+
+WALLS_WHILE_WATCHED = """
+import json, os, sys
+from pathlib import Path
+from structlog.testing import capture_logs
+from asrd.watcher import InboxWatcher
+
+inbox = Path(sys.argv[1])
+trip = inbox / "trip"
+w = InboxWatcher(inbox, settle_s=0.05, rescan_s=0.0, observe=False)  # every poll rescans
+with capture_logs() as logs:
+    w.start()
+    w.poll()
+    os.chmod(trip, 0)  # a subfolder closed while watched
+    w.poll(); w.poll()
+    os.chmod(trip, 0o700)
+    w.poll()
+    os.chmod(inbox, 0)  # then the inbox itself (its identity unchanged: only the rescan can tell)
+    w.poll(); available_while_closed = w.inbox_available
+    said_at_once = [e["event"] for e in logs].count("inbox.unreadable")  # by the poll that found it
+    w.poll()
+    os.chmod(inbox, 0o700)
+    w.poll()
+print(json.dumps({"events": [[e["event"], e.get("folder") or e.get("inbox")] for e in logs
+                             if e["event"].startswith(("inbox.", "folder."))],
+                  "closed": available_while_closed, "said": said_at_once, "open": w.inbox_available}))
+"""
+
+
+def test_a_subfolder_then_the_inbox_closed_while_watched_are_said_once_and_watched_again(unprivileged_user):
+    """macOS privacy protection can close a folder under a running daemon: the rescan notices it, says
+    it once, and watches again once it opens."""
+    user = unprivileged_user
+    inbox = user.home / "inbox"
+    (inbox / "trip").mkdir(parents=True)
+    user.own(inbox, inbox / "trip")
+    result = subprocess.run([sys.executable, "-c", WALLS_WHILE_WATCHED, str(inbox)], capture_output=True, text=True,
+                            timeout=60, env=user.env(), check=False, **user.popen_kwargs())
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    trip, home = str(inbox / "trip"), str(inbox)
+    assert found["events"] == [["inbox.watching", home], ["folder.unreadable", trip], ["folder.readable", trip],
+                               ["inbox.unreadable", home], ["inbox.readable", home], ["inbox.watching", home]]
+    assert found["closed"] is False and found["said"] == 1 and found["open"] is True
