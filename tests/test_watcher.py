@@ -382,6 +382,23 @@ def test_inbox_renamed_away_and_made_anew_is_watched_anew(inbox, watchers):
     assert [r.path for r in wait_ready(w)] == [later]
 
 
+def test_a_backlog_found_at_start_is_looked_at_by_the_first_poll_at_once(inbox, watchers):
+    write(inbox / "old.m4a")
+    w = watchers(inbox, rescan_s=3600)
+    assert w.next_poll_in() == 0.0  # not a settle time, not a rescan away: it has not even been statted
+
+
+def test_events_spelled_through_the_inbox_resolved_path_are_hints(tmp_path, watchers):
+    """FSEvents reports /private/var/... for an inbox under /var (a link): such a path is the inbox's."""
+    (tmp_path / "real" / "inbox").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    inbox = tmp_path / "link" / "inbox"
+    w = watchers(inbox, rescan_s=3600)
+    assert w._reroot(str(tmp_path / "real" / "inbox" / "a" / "memo.m4a")) == inbox / "a" / "memo.m4a"
+    assert w._reroot(str(inbox / "memo.m4a")) == inbox / "memo.m4a"
+    assert w._reroot(str(tmp_path / "real" / "elsewhere.m4a")) is None
+
+
 def test_a_poll_clears_the_wake_up_so_the_loop_sleeps_again(inbox, watchers):
     w = watchers(inbox, clock=FakeClock(), observe=False)
     w._hint(str(write(inbox / "new.m4a")), False)  # as the observer does for each event
