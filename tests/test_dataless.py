@@ -87,6 +87,35 @@ def test_the_watcher_waits_for_a_dataless_file_says_so_once_and_hands_it_on_once
     assert [r.path for r in ready] == [memo]
 
 
+def test_a_file_evicted_again_before_it_was_taken_is_said_again(tmp_path, evicted):
+    """Downloaded, then evicted once more (storage optimisation) before it held still: the log must say
+    that it waits again, not stay silent because it said so once before."""
+    inbox = tmp_path / "inbox"
+    memo = inbox / "memo.m4a"
+    memo.parent.mkdir()
+    memo.write_bytes(b"\x01" * 1000)
+    evicted.add(memo)
+    clock = Clock()
+    watcher = InboxWatcher(inbox, settle_s=1.0, rescan_s=60.0, clock=clock, observe=False)
+    with capture_logs() as logs:
+        watcher.start()
+        assert watcher.poll() == []
+        evicted.discard(memo)  # downloaded: taken once it held still for the settle time
+        clock.t += 0.5
+        assert watcher.poll() == []
+        evicted.add(memo)  # evicted again before that
+        clock.t += 0.5
+        assert watcher.poll() == []
+        evicted.discard(memo)
+        clock.t += 0.5
+        assert watcher.poll() == []
+        clock.t += 1.0
+        ready = watcher.poll()
+    watcher.stop()
+    assert [e["event"] for e in logs if e["event"] == "file.dataless"] == ["file.dataless"] * 2
+    assert [r.path for r in ready] == [memo]
+
+
 def test_the_daemon_neither_hashes_nor_runs_a_dataless_recording(tmp_path, tiny_models, evicted, monkeypatch):
     memo = tmp_path / "inbox" / "memo.wav"
     memo.parent.mkdir()

@@ -54,6 +54,8 @@ EQUIVALENT = {
     "and None alike",
     "asrd/watcher.py:321:12-24:return None": "`_readable`'s callers only test its truth (`not ...`): False and None "
     "alike",
+    "asrd/watcher.py:107:15-20:False -> True": "`_scannable_dir` is only given paths `_reroot` spelled under the "
+    "inbox: its `relative_to` never fails",
     "asrd/watcher.py:216:21-26:False -> True": "`polls` is set from the volume before anything reads it",
     "asrd/watcher.py:308:11-48:or -> and": "when the inbox is gone (`ident is None`), `_readable()` is False too: "
     "both forms return False",
