@@ -172,3 +172,21 @@ def test_consecutive_failed_loads_wait_longer_each_time(tmp_path, tiny_models, m
     finally:
         engine.stop()
 
+
+
+def test_a_good_load_starts_the_restart_backoff_over(tmp_path, tiny_models, monkeypatch):
+    """A failure weeks after the last one waits the first backoff again, not a doubled one."""
+    engine = engine_that_hangs_while_loading(tmp_path, monkeypatch)
+    kill_the_loading_child = killing_the_loading_child(engine)
+    try:
+        with capture_logs() as logs:
+            assert engine.start(should_stop=kill_the_loading_child).status == LOAD_FAILED
+            monkeypatch.delenv(HOOKS)
+            assert engine.start() is None  # loads, after the first backoff
+            engine.stop()
+            monkeypatch.setenv(HOOKS, json.dumps({"hang_on_load": True}))
+            assert engine.start(should_stop=kill_the_loading_child).status == LOAD_FAILED
+        first = RESTART_BACKOFF_S[0]
+        assert [e["retry_in_s"] for e in logs if e["event"] == "engine.load_failed"] == [first, first]
+    finally:
+        engine.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from structlog.testing import capture_logs
 
 from asrd.config import load_config
 from asrd.engine.process import (
@@ -300,3 +301,56 @@ def test_model_load_failure_is_reported_not_blamed_on_the_file(tmp_path, tiny_mo
     assert code == 1 and "cannot load the models" in err
     assert f"failed  {clip}" not in err  # the recording is not blamed
     assert any(e["event"] == "engine.load_failed" for e in events(tmp_path / "logs" / "asrd.log"))
+
+
+def test_a_served_engine_counts_its_jobs_reports_its_memory_and_forwards_its_childs_events(tmp_path, tiny_models,
+                                                                                          speech3):
+    """What `asrd status` shows of the engine, and the child's own events in the one log, at their level."""
+    files = clips(speech3, tmp_path / "in", ["a.wav", "b.wav"])
+    # no MPS here: the child falls back to the CPU and says so with a warning
+    engine = EngineProcess(load_config(write_config(tmp_path, engine={"device": "mps"})))
+    progress = []
+    try:
+        with capture_logs() as logs:
+            for job_id, clip in enumerate(files, 1):
+                assert engine.run(request_for(clip, job_id), on_progress=progress.append).status == DONE
+                assert engine.info.state == "ready" and engine.info.jobs_served == job_id
+    finally:
+        engine.stop()
+    assert engine.info.memory_mb > 0 and engine.info.memory_limit_mb > 0
+    assert progress and progress[-1].segments_done == progress[-1].segments_total
+    by_event = {e["event"]: e for e in logs}
+    assert by_event["engine.ready"]["device"] == "cpu"  # said by the parent
+    fallback, loaded = by_event["engine.device_fallback"], by_event["engine.loaded"]  # said by the child
+    assert fallback["log_level"] == "warning" and fallback["requested"] == "mps" and fallback["device"] == "cpu"
+    assert loaded["log_level"] == "info" and loaded["device"] == "cpu" and "logger" not in loaded
+
+
+LEFT_RUNNING = """
+import sys
+from asrd.config import load_config
+from asrd.engine.process import EngineProcess
+
+if __name__ == "__main__":
+    engine = EngineProcess(load_config(sys.argv[1]))
+    assert engine.start() is None
+    print(engine.pid, flush=True)
+"""  # and exits without engine.stop()
+
+
+def test_a_parent_that_exits_without_stopping_its_engine_exits_and_takes_the_engine_with_it(tmp_path, tiny_models):
+    """The child ignores SIGTERM (a group's stop signal must not cut a job): multiprocessing's exit handler,
+    which sends just that and then waits, would keep such a parent from ever exiting."""
+    script = tmp_path / "left_running.py"
+    script.write_text(LEFT_RUNNING)
+    proc = subprocess.Popen([sys.executable, str(script), str(write_config(tmp_path))], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the parent never exited")
+    assert proc.returncode == 0, err[-2000:]
+    child = int(out.split()[-1])
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie"

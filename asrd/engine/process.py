@@ -8,9 +8,11 @@ because the ledger, not the engine, owns job state.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import signal
 import time
+import weakref
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Callable
@@ -81,6 +83,7 @@ class EngineProcess:
         self._not_before = 0.0
         self._last_used = time.monotonic()
         self._pinned: str | None = None  # the CPU, after a second job's op failed on the GPU
+        atexit.register(_kill_at_exit, weakref.ref(self))
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -297,6 +300,14 @@ class EngineProcess:
             log.info("engine.unloaded", idle_s=idle_s)
             return True
         return False
+
+
+def _kill_at_exit(engine_ref: weakref.ref) -> None:
+    """A parent that exits without stop() (an uncaught error, a plain script) would hang: multiprocessing's
+    own exit handler, which runs after this one, SIGTERMs the child (which ignores it) and joins it for good."""
+    engine = engine_ref()
+    if engine is not None:
+        engine._kill()
 
 
 def log_child_event(message: protocol.LogEvent) -> None:

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/mutation", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("command", choices=["map", "run", "report", "list"])
+    parser.add_argument("command", choices=["map", "run", "report", "list", "carry"])
     parser.add_argument(
         "modules", nargs="*", help="only modules whose path contains one of these"
     )
@@ -66,6 +66,10 @@ def main(argv: list[str]) -> int:
         help="run (and report) a seeded random sample of this many mutants, drawn uniformly; 0: all",
     )
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument(
+        "--since",
+        help="with carry: the commit the records were made against",
+    )
     parser.add_argument(
         "--again",
         action="append",
@@ -117,6 +121,8 @@ def main(argv: list[str]) -> int:
         print(len(mutants), "mutants")
         return 0
     results = args.results
+    if args.command == "carry":  # records made before an edit of the module that moved its lines
+        return sweep.carry(ROOT, mutants, results, args.since)
     if args.command == "run":
         todo = [
             m for m in mutants if not args.only or any(o in m.ident for o in args.only)

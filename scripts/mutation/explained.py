@@ -25,9 +25,9 @@ EQUIVALENT = {
     "and a queued or failed one has none: both forms pick the same jobs",
     "asrd/daemon.py:334:8-22:return None": "`_locate`'s callers only compare its value with HERE: CHANGED and "
     "None alike",
-    "asrd/engine/process.py:265:20-34:return None": "`_receive`'s callers treat any answer they do not know as "
+    "asrd/engine/process.py:268:20-34:return None": "`_receive`'s callers treat any answer they do not know as "
     "the child's death: None ends as the same crash (or failed load) as CRASHED",
-    "asrd/engine/process.py:295:37-81:>= -> >": "needs a monotonic-clock difference exactly equal (as a float) "
+    "asrd/engine/process.py:298:37-81:>= -> >": "needs a monotonic-clock difference exactly equal (as a float) "
     "to idle_unload_s",
     "asrd/watcher.py:229:29-34:False -> True": "the first check of the inbox, at start, reads and clears the flag "
     "while `inbox_available` is still False, where the flag changes nothing",
@@ -56,29 +56,46 @@ EQUIVALENT = {
     "alike",
     "asrd/watcher.py:107:15-20:False -> True": "`_scannable_dir` is only given paths `_reroot` spelled under the "
     "inbox: its `relative_to` never fails",
+    "asrd/daemon.py:72:36-64:| -> &": "both configs flatten the same dataclasses, so their keys are the same: "
+    "union and intersection alike",
+    "asrd/daemon.py:92:31-34:0.0 -> 1.0": "the first status write is due at once either way: the monotonic clock "
+    "is far past 1 s when the daemon starts",
+    "asrd/daemon.py:93:26-29:0.0 -> 1.0": "the first housekeeping is due at once either way: the monotonic clock "
+    "is far past 1 s when the daemon starts",
+    "asrd/daemon.py:110:12-20:return None": "`asrd run` returns `run()`'s value to SystemExit: None and 0 are both "
+    "exit status 0",
+    "asrd/daemon.py:124:12-26:call dropped": "the lock is an flock on a descriptor: `asrd run` exits right after "
+    "`run()` returns, and the exit closes the descriptor and drops the lock the same way",
+    "asrd/engine/process.py:83:27-30:0.0 -> 1.0": "the first start is due at once either way: the monotonic clock "
+    "is far past 1 s",
+    "asrd/engine/process.py:108:66-70:True -> False": "`daemon` matters at interpreter exit only, and the exit hook "
+    "(`_kill_at_exit`, run before multiprocessing's own) has killed and reaped the child by then",
+    "asrd/engine/process.py:288:26-41:> -> >=": "needs the engine's memory in MB, a float, exactly equal to the limit",
+    "asrd/engine/process.py:302:8-20:return None": "`unload_if_idle`'s callers only test its truth: False and None "
+    "alike",
     "asrd/watcher.py:216:21-26:False -> True": "`polls` is set from the volume before anything reads it",
     "asrd/watcher.py:308:11-48:or -> and": "when the inbox is gone (`ident is None`), `_readable()` is False too: "
     "both forms return False",
     "asrd/watcher.py:496:39-40:0 -> 1": "a 1-byte file would wait the empty-file settle time: no recording is 1 byte",
-    "asrd/engine/process.py:143:11-48:and -> or": "the pipe and the process are set and cleared together; a "
+    "asrd/engine/process.py:146:11-48:and -> or": "the pipe and the process are set and cleared together; a "
     "dead child's pipe fails the send (caught) and its join returns at once",
     "asrd/daemon.py:153:8-38:call dropped": "status.json's first write at start: the loop's first turn, right "
     "after, writes it anyway (nothing written yet, so nothing throttles it)",
-    "asrd/engine/process.py:262:16-30:return None": "`_receive`'s callers treat any answer they do not know as "
+    "asrd/engine/process.py:265:16-30:return None": "`_receive`'s callers treat any answer they do not know as "
     "the child's death: None ends as the same crash (or failed load) as CRASHED",
-    "asrd/engine/process.py:251:15-64:and -> or": "an `assert` against programming errors, not behaviour",
-    "asrd/engine/process.py:153:11-59:and -> or": "`_kill` then kills a child that already exited: "
+    "asrd/engine/process.py:254:15-64:and -> or": "an `assert` against programming errors, not behaviour",
+    "asrd/engine/process.py:156:11-59:and -> or": "`_kill` then kills a child that already exited: "
     "multiprocessing sends no signal once it knows the exit status, and a zombie ignores SIGKILL; the join "
     "after returns at once either way",
-    "asrd/engine/process.py:156:28-29:5 -> 6": "the join after a SIGKILL returns as soon as the child is reaped; "
+    "asrd/engine/process.py:159:28-29:5 -> 6": "the join after a SIGKILL returns as soon as the child is reaped; "
     "the limit matters only for a child stuck in the kernel for 5 s after SIGKILL",
-    "asrd/engine/process.py:157:11-33:is not -> is": "the parent's end of the pipe is closed anyway when its "
+    "asrd/engine/process.py:160:11-33:is not -> is": "the parent's end of the pipe is closed anyway when its "
     "Connection is dropped on the next line (CPython frees it at once): no descriptor leaks "
     "(test_engines_started_and_stopped_again_and_again_leave_no_open_pipes passes with it)",
-    "asrd/engine/process.py:158:12-30:call dropped": "the same: dropping the Connection closes it",
-    "asrd/engine/process.py:97:14-49:< -> <=": "needs a monotonic-clock reading exactly equal (as a float) to the "
+    "asrd/engine/process.py:161:12-30:call dropped": "the same: dropping the Connection closes it",
+    "asrd/engine/process.py:100:14-49:< -> <=": "needs a monotonic-clock reading exactly equal (as a float) to the "
     "end of the backoff",
-    "asrd/engine/process.py:261:32-33:5 -> 6": "the join after the pipe broke returns as soon as the child is "
+    "asrd/engine/process.py:264:32-33:5 -> 6": "the join after the pipe broke returns as soon as the child is "
     "reaped; the limit matters only for a child stuck in the kernel for 5 s",
     "asrd/ledger.py:128:4-76:call dropped": "the same as migration 1's other index: migration 2 rebuilds the "
     "table and makes both indexes again",
@@ -124,17 +141,17 @@ EQUIVALENT = {
 }
 
 UNKILLED = {
-    "asrd/engine/process.py:26:9-12:0.1 -> 1.1": "the engine's poll interval: stops and deaths are noticed up "
+    "asrd/engine/process.py:28:9-12:0.1 -> 1.1": "the engine's poll interval: stops and deaths are noticed up "
     "to a second later; the tests bound waits loosely (a shared 2-core machine), so none sees one second",
-    "asrd/engine/process.py:27:15-18:3.0 -> 4.0": "STOP_GRACE_S: the tests read the constant (a wedged child is "
+    "asrd/engine/process.py:29:15-18:3.0 -> 4.0": "STOP_GRACE_S: the tests read the constant (a wedged child is "
     "killed within STOP_GRACE_S + 2 s), so changing it moves the check with it",
-    "asrd/engine/process.py:28:21-24:1.0 -> 2.0": "the first restart backoff: the tests read the constant "
+    "asrd/engine/process.py:30:21-24:1.0 -> 2.0": "the first restart backoff: the tests read the constant "
     "(the first retry waits RESTART_BACKOFF_S[0], the second twice that)",
-    "asrd/engine/process.py:100:12-30:call dropped": "the backoff wait spins instead of sleeping: the same "
+    "asrd/engine/process.py:103:12-30:call dropped": "the backoff wait spins instead of sleeping: the same "
     "behaviour with one core busy for up to a minute; no test measures the daemon's CPU time",
-    "asrd/engine/process.py:28:26-30:60.0 -> 61.0": "the restart backoff's cap: reached after 7 consecutive "
+    "asrd/engine/process.py:30:26-30:60.0 -> 61.0": "the restart backoff's cap: reached after 7 consecutive "
     "failed loads (1+2+...+64 s of waiting); tests check the first two steps (1 s, 2 s)",
-    "asrd/engine/process.py:233:15-46:or -> and": "the reason a job went back when the engine child died of a "
+    "asrd/engine/process.py:236:15-46:or -> and": "the reason a job went back when the engine child died of a "
     "stop signal just as asrd began stopping: both forms end STOPPED (requeued, uncounted), only the words "
     "differ; a test needs the stop to be set between the loop's stop check and the poll that sees the death",
     "asrd/daemon.py:376:12-42:call dropped": "status.json's write when a job ends: without it the finished job "
@@ -161,6 +178,13 @@ UNKILLED = {
     "asrd/watcher.py:155:16-21:break -> continue": "`listing_error` looks at every entry instead of the first: "
     "the same answer, a cost that grows with the folder (an entry that vanishes mid-listing would also count); "
     "no test measures it",
+    "asrd/daemon.py:51:14-17:1.0 -> 2.0": "IDLE_WAIT_S, the longest the idle loop sleeps between looks: "
+    "housekeeping and status ticks come up to a second later; no test bounds them to the second (a shared "
+    "2-core machine)",
+    "asrd/daemon.py:53:17-20:5.0 -> 6.0": "HOUSEKEEPING_S: a recording back from missing is looked for every 6 s "
+    "instead of 5; the tests wait for the resume with loose bounds",
+    "asrd/daemon.py:121:71-75:60.0 -> 61.0": "the cap of the wait after consecutive loop errors: reached at the 7th "
+    "error in a row (after 1+2+...+32 s of waits); tests check the first steps",
     "asrd/output.py:218:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
     "instead of 0: its cues' times move by at most 1 ms before the overlap trim; no test pins cue times of a "
     "zero-length segment to the millisecond (they are arbitrary)",

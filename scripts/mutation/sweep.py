@@ -3,6 +3,7 @@ copy of the repo; results go to a JSON-lines file as they come, so an interrupte
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import queue
@@ -170,6 +171,35 @@ def _exists(root: Path, test: str) -> bool:
         return False
     function = name.split("::")[-1].split("[")[0]
     return not function or re.search(rf"^\s*(async )?def {re.escape(function)}\(", path.read_text(), re.M) is not None
+
+
+def carry(root: Path, mutants: list[Mutant], results: Path, since: str) -> int:
+    """An edit that adds or removes lines renames every mutant below it (an ident holds its line).
+    A record made against `since` is carried to today's ident when its line is unchanged and only
+    moved, and today's module has the same mutant there; the new record says where it came from."""
+    now = {m.ident: m for m in mutants}
+    carried = 0
+    for path in sorted({m.path for m in mutants}):
+        old = subprocess.run(["git", "show", f"{since}:{path}"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+        moved = {}
+        matcher = difflib.SequenceMatcher(None, old, (root / path).read_text().splitlines(), autojunk=False)
+        for tag, i1, i2, j1, _ in matcher.get_opcodes():
+            if tag == "equal":
+                moved.update({i1 + k + 1: j1 + k + 1 for k in range(i2 - i1)})
+        for ident, row in latest(results).items():
+            if row["path"] != path or ident in now:
+                continue
+            line = moved.get(row["line"])
+            target = None if line is None else now.get(f"{path}:{line}:{ident.split(':', 2)[2]}")
+            if target is None or (target.before, target.after) != (row["before"], row["after"]):
+                continue
+            with results.open("a") as f:
+                f.write(json.dumps({**row, "ident": target.ident, "line": line,
+                                    "detail": f"carried from {ident} at {since}: {row['detail']}"}) + "\n")
+            carried += 1
+    print(f"{carried} records carried")
+    return 0
 
 
 def latest(results: Path) -> dict[str, dict]:
