@@ -170,7 +170,7 @@ def _exists(root: Path, test: str) -> bool:
     if not path.is_file():
         return False
     function = name.split("::")[-1].split("[")[0]
-    return not function or re.search(rf"^\s*(async )?def {re.escape(function)}\(", path.read_text(), re.M) is not None
+    return not function or re.search(rf"^\s*(async )?def {re.escape(function)}\(", path.read_text(), re.MULTILINE) is not None
 
 
 def carry(root: Path, mutants: list[Mutant], results: Path, since: str) -> int:
