@@ -69,6 +69,8 @@ def test_idle_daemon_does_not_rewrite_its_status_file_and_stderr_stays_empty(tmp
         _, stderr = daemon.proc.communicate(timeout=15)
     assert daemon.proc.returncode == 0
     assert stderr == ""
+    final = read_status(state)  # for scripts that read the file: it says the daemon stopped, not a stale "busy"
+    assert final["running"] is False and final["job"] is None and final["engine"]["state"] == "stopped"
     events = {e["event"] for e in daemon.events()}
     assert {"daemon.started", "job.started", "job.done", "daemon.stopped"} <= events
 

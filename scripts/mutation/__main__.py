@@ -79,8 +79,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--results",
         type=Path,
-        default=WORK / "results.jsonl",
-        help="the records to append to and report on (e.g. scripts/mutation/fresh-seed17.jsonl)",
+        action="append",
+        help="the records to append to (run, carry), or to read (report: give several, later ones win)",
     )
     parser.add_argument(
         "--tests",
@@ -120,7 +120,11 @@ def main(argv: list[str]) -> int:
             print(f"{m.ident:<48} {m.before[:40]!r} -> {m.after[:40]!r}")
         print(len(mutants), "mutants")
         return 0
-    results = args.results
+    # report reads every records file given (one sweep per module, say); the others write to one
+    given = args.results or [WORK / "results.jsonl"]
+    if args.command != "report" and len(given) > 1:
+        parser.error("--results: give one records file to write to")
+    results = given[0]
     if args.command == "carry":  # records made before an edit of the module that moved its lines
         return sweep.carry(ROOT, mutants, results, args.since)
     if args.command == "run":
@@ -139,7 +143,7 @@ def main(argv: list[str]) -> int:
             again=tuple(args.again),
             first_tests=tuple(args.first),
         )
-    return report(results, {m.ident for m in mutants})
+    return report(given, {m.ident for m in mutants})
 
 
 def _maps() -> list[Path]:
@@ -158,11 +162,12 @@ def _sample(mutants: list[Mutant], k: int, seed: int) -> list[Mutant]:
     return [m for m in mutants if m.ident in chosen]
 
 
-def report(results: Path, wanted: set[str]) -> int:
+def report(results: list[Path], wanted: set[str]) -> int:
     """Per module: mutants run, killed (a test failed or hung), equivalent (explained.EQUIVALENT),
     survived (or not judged: pytest ran no test), not reached by any test; the kill rate is
     killed / (run - equivalent)."""
-    rows = [row for ident, row in sweep.latest(results).items() if ident in wanted]
+    latest = {ident: row for path in results for ident, row in sweep.latest(path).items()}  # a later file wins
+    rows = [row for ident, row in latest.items() if ident in wanted]
     per_module: dict[str, Counter] = defaultdict(Counter)
     for row in rows:
         per_module[row["path"]][_verdict(row)] += 1
