@@ -228,3 +228,26 @@ def test_a_reload_that_changes_only_the_resolved_models_restarts_the_engine(tmp_
     [reloaded] = [e for e in logs if e["event"] == "config.reloaded"]
     assert reloaded["changed"] == ["model.resolved"]
     assert daemon.engine is not engine and daemon.config.models()["punc"] == "ct-punc"
+
+
+def test_a_reload_that_moves_the_inbox_watches_the_new_one_and_keeps_the_engine(tmp_path):
+    """SIGHUP with a new `inbox`: the README says inbox, outputs and watch settings apply at once; the
+    engine (its models unchanged) is not reloaded for it."""
+    path = write_config(tmp_path)
+    daemon = Daemon(load_config(path), config_arg=str(path))
+    daemon.watcher.start()
+    old_watcher, engine = daemon.watcher, daemon.engine
+    data = config_data(tmp_path, inbox=str(tmp_path / "new inbox"), watch={"settle_s": 0.1})
+    path.write_text(yaml.safe_dump(data))
+    try:
+        with capture_logs() as logs:
+            daemon._reload_config()
+        [reloaded] = [e for e in logs if e["event"] == "config.reloaded"]
+        assert sorted(reloaded["changed"]) == ["inbox", "watch.settle_s"]
+        assert daemon.engine is engine and daemon.watcher is not old_watcher
+        assert not old_watcher.inbox_available  # the old inbox is no longer watched
+        memo = tmp_path / "new inbox" / "memo.wav"
+        memo.write_bytes(b"\x01" * 1000)
+        assert [r.path for r in _ready(daemon)] == [memo]
+    finally:
+        daemon.watcher.stop()
