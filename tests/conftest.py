@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import socket
 from pathlib import Path
 
@@ -21,6 +22,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 if not hasattr(socket, "NetworkBlocked"):
     runpy.run_path(str(GUARD_DIR / "sitecustomize.py"))
+
+# Started in the background by a non-interactive shell (CI scripts, `… &`), pytest inherits SIGINT
+# ignored, and so does every asrd it starts: a Ctrl-C test would then pass even with asrd's own
+# handler gone. Behave as under a terminal (exec gives the children SIGINT's default back).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 @pytest.fixture(autouse=True)
 def private_home(tmp_path_factory, monkeypatch):
