@@ -73,6 +73,8 @@ EQUIVALENT = {
     "asrd/engine/process.py:288:26-41:> -> >=": "needs the engine's memory in MB, a float, exactly equal to the limit",
     "asrd/engine/process.py:302:8-20:return None": "`unload_if_idle`'s callers only test its truth: False and None "
     "alike",
+    "asrd/daemon.py:153:33-37:True -> False": "the first status write, unforced, is still due (nothing was "
+    "written yet: the last write is at monotonic 0), so it is written all the same",
     "asrd/watcher.py:216:21-26:False -> True": "`polls` is set from the volume before anything reads it",
     "asrd/watcher.py:308:11-48:or -> and": "when the inbox is gone (`ident is None`), `_readable()` is False too: "
     "both forms return False",
@@ -188,6 +190,18 @@ UNKILLED = {
     "asrd/engine/process.py:112:8-26:call dropped": "the parent keeps its copy of the child's pipe end until "
     "`start()` returns (then refcounting closes it): a child that dies while loading gives no EOF meanwhile, "
     "and is seen dead by the next poll's `is_alive()` instead, at most POLL_S later",
+    "asrd/daemon.py:136:12-37:call dropped": "SIGHUP does not wake the idle loop: the reload is applied at its "
+    "next look, at most IDLE_WAIT_S (1 s) later; no test bounds a reload to the second",
+    "asrd/daemon.py:153:8-38:call dropped": "status.json's first write at start: the idle loop writes it within "
+    "STATUS_EVERY_S (1 s) anyway; a test would have to read it inside that second",
+    "asrd/daemon.py:341:15-69:or -> and": "a regular file whose size changed but whose mtime is the job's to the "
+    "nanosecond counts as here (unhashed) when the job starts; the re-check before writing hashes it and "
+    "retires the job, so no wrong transcript is written, only one transcription wasted",
+    "asrd/daemon.py:345:51-63:not dropped": "the re-check before writing trusts an unchanged mtime: content "
+    "rewritten at the same size with its mtime put back to the nanosecond would pass it (and a job start "
+    "hashes every time); no tool users run restores another file's mtime exactly",
+    "asrd/daemon.py:376:37-41:True -> False": "as for dropping the write (376): unforced, the job's end shows at "
+    "the loop's next write, at most STATUS_EVERY_S later",
     "asrd/output.py:218:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
     "instead of 0: its cues' times move by at most 1 ms before the overlap trim; no test pins cue times of a "
     "zero-length segment to the millisecond (they are arbitrary)",
