@@ -167,7 +167,10 @@ def test_a_dead_daemon_s_orphans_are_all_recovered_and_one_that_killed_it_max_cr
     assert daemon.ledger.recover_running(crashed_pid=dead.pid)[0].crashes == 1  # it took asrd down once before
     for job in jobs:
         daemon.ledger.claim(job.id, owner_pid=dead.pid)
-    daemon._recover_orphans(crashed_pid=dead.pid)
+    with capture_logs() as logs:
+        daemon._recover_orphans(crashed_pid=dead.pid)
+    said = [(e["event"], e["file"]) for e in logs if e["event"] in ("job.dropped", "job.failed", "job.requeued")]
+    assert said == [("job.dropped", str(outside)), ("job.failed", str(poison)), ("job.requeued", str(memo))]
     assert daemon.ledger.by_content(jobs[0].size, jobs[0].sha256) is None  # dropped: its caller is gone
     assert daemon.ledger.get(jobs[1].id).state == "failed" and error_record_path(poison).exists()
     assert daemon.ledger.get(jobs[2].id).state == "queued" and daemon.ledger.get(jobs[2].id).crashes == 1
