@@ -73,6 +73,7 @@ def test_idle_daemon_does_not_rewrite_its_status_file_and_stderr_stays_empty(tmp
     assert final["running"] is False and final["job"] is None and final["engine"]["state"] == "stopped"
     events = {e["event"] for e in daemon.events()}
     assert {"daemon.started", "job.started", "job.done", "daemon.stopped"} <= events
+    assert "config.reloaded" not in events  # read again only when asked (SIGHUP), never by the loop itself
 
 
 def test_on_a_terminal_the_daemon_shows_its_events(tmp_path):

@@ -77,6 +77,8 @@ EQUIVALENT = {
     "written yet: the last write is at monotonic 0), so it is written all the same",
     "asrd/daemon.py:178:8-27:call dropped": "the watcher's stop at shutdown: `asrd run` exits right after, and "
     "the observer's threads are daemon threads that end with the process",
+    "asrd/daemon.py:193:11-63:>= -> >": "needs a monotonic-clock difference exactly equal (as a float) to "
+    "HOUSEKEEPING_S",
     "asrd/watcher.py:216:21-26:False -> True": "`polls` is set from the volume before anything reads it",
     "asrd/watcher.py:308:11-48:or -> and": "when the inbox is gone (`ident is None`), `_readable()` is False too: "
     "both forms return False",
@@ -209,6 +211,8 @@ UNKILLED = {
     "a hanging webhook at the moment of the stop",
     "asrd/daemon.py:183:33-37:True -> False": "the last status write at shutdown, unforced, is skipped only when "
     "another came less than STATUS_EVERY_S (1 s) before the stop; the tests' stops come later than that",
+    "asrd/daemon.py:193:11-45:- -> +": "housekeeping (a ledger query for orphans and missing jobs) at every "
+    "turn of the loop instead of every 5 s: the same outcomes at a cost no test measures",
     "asrd/output.py:218:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
     "instead of 0: its cues' times move by at most 1 ms before the overlap trim; no test pins cue times of a "
     "zero-length segment to the millisecond (they are arbitrary)",
