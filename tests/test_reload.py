@@ -30,6 +30,8 @@ def test_sighup_applies_new_outputs_and_a_broken_edit_keeps_the_running_config(t
         daemon.wait_done(3)
         assert daemon.proc.poll() is None
         daemon.stop()
+    # each SIGHUP reads the file once: not again at every turn of the loop (the log would fill with it)
+    assert daemon.count("config.reloaded") == 1 and daemon.count("config.invalid") == 1
     assert sorted(p.suffix for p in first.parent.glob("first.*")) == [".json", ".srt", ".txt", ".wav"]
     assert sorted(p.suffix for p in second.parent.glob("second.*")) == [".txt", ".vtt", ".wav"]
     assert sorted(p.suffix for p in third.parent.glob("third.*")) == [".txt", ".vtt", ".wav"]
