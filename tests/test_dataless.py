@@ -6,6 +6,7 @@ st_flags, so the tests patch os.stat to add them."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,31 @@ def test_doctor_warns_about_dataless_recordings_with_the_fix(tmp_path, tiny_mode
     check = check_dataless(config)
     assert check.status == "warn" and check.detail.startswith("2 dataless files waiting in the inbox")
     assert "Finder" in check.fix and f"brctl download {inbox / 'a.m4a'}" in check.fix
+
+
+def test_a_file_evicted_between_the_watchers_look_and_the_hash_is_handed_on_again_once_downloaded(
+        tmp_path, tiny_models, evicted):
+    memo = tmp_path / "inbox" / "memo.wav"
+    memo.parent.mkdir()
+    memo.write_bytes(b"\x02" * 4000)
+    daemon = Daemon(load_config(write_config(tmp_path, watch={"settle_s": 0.1, "rescan_s": 1})))
+    daemon.watcher.start()
+    try:
+        [ready] = _handed_on(daemon.watcher)
+        evicted.add(memo)  # evicted just after the watcher's look
+        daemon._offer(ready)
+        assert daemon.ledger.by_path(memo) is None  # not read
+        evicted.discard(memo)  # downloaded: the same size and mtime as before
+        assert [r.path for r in _handed_on(daemon.watcher)] == [memo]  # at the next rescan, not at a restart
+    finally:
+        daemon.watcher.stop()
+
+
+def _handed_on(watcher, timeout: float = 10.0) -> list[Ready]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = watcher.poll()
+        if ready:
+            return ready
+        watcher.wake().wait(0.05)
+    return []
