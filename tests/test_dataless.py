@@ -6,7 +6,6 @@ st_flags, so the tests patch os.stat to add them."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from asrd.hashing import sha256_file
 from asrd.macos.dataless import SF_DATALESS, is_dataless
 from asrd.watcher import InboxWatcher, Ready
 from tests.support.configs import write_config
+from tests.support.watching import wait_ready
 
 
 class _WithFlags:
@@ -53,6 +53,17 @@ class Clock:
         return self.t
 
 
+def _watching_an_evicted_memo(tmp_path: Path, evicted: set[Path], rescan_s: float):
+    """An inbox holding memo.m4a, evicted, and a scans-only watcher on a fake clock (not started)."""
+    inbox = tmp_path / "inbox"
+    memo = inbox / "memo.m4a"
+    memo.parent.mkdir()
+    memo.write_bytes(b"\x01" * 1000)
+    evicted.add(memo)
+    clock = Clock()
+    return inbox, memo, clock, InboxWatcher(inbox, settle_s=1.0, rescan_s=rescan_s, clock=clock, observe=False)
+
+
 def test_is_dataless_reads_only_the_flag():
     st = os.stat(__file__)
     assert not is_dataless(st) and is_dataless(_WithFlags(st, SF_DATALESS | 0x20))
@@ -60,13 +71,7 @@ def test_is_dataless_reads_only_the_flag():
 
 
 def test_the_watcher_waits_for_a_dataless_file_says_so_once_and_hands_it_on_once_downloaded(tmp_path, evicted):
-    inbox = tmp_path / "inbox"
-    memo = inbox / "memo.m4a"
-    memo.parent.mkdir()
-    memo.write_bytes(b"\x01" * 1000)
-    evicted.add(memo)
-    clock = Clock()
-    watcher = InboxWatcher(inbox, settle_s=1.0, rescan_s=5.0, clock=clock, observe=False)
+    inbox, memo, clock, watcher = _watching_an_evicted_memo(tmp_path, evicted, rescan_s=5.0)
     talk, handed = inbox / "talk.m4a", []
     with capture_logs() as logs:
         watcher.start()
@@ -91,13 +96,7 @@ def test_the_watcher_waits_for_a_dataless_file_says_so_once_and_hands_it_on_once
 def test_a_file_evicted_again_before_it_was_taken_is_said_again(tmp_path, evicted):
     """Downloaded, then evicted once more (storage optimisation) before it held still: the log must say
     that it waits again, not stay silent because it said so once before."""
-    inbox = tmp_path / "inbox"
-    memo = inbox / "memo.m4a"
-    memo.parent.mkdir()
-    memo.write_bytes(b"\x01" * 1000)
-    evicted.add(memo)
-    clock = Clock()
-    watcher = InboxWatcher(inbox, settle_s=1.0, rescan_s=60.0, clock=clock, observe=False)
+    _, memo, clock, watcher = _watching_an_evicted_memo(tmp_path, evicted, rescan_s=60.0)
     with capture_logs() as logs:
         watcher.start()
         assert watcher.poll() == []
@@ -169,21 +168,12 @@ def test_a_file_evicted_between_the_watchers_look_and_the_hash_is_handed_on_agai
     daemon = Daemon(load_config(write_config(tmp_path, watch={"settle_s": 0.1, "rescan_s": 1})))
     daemon.watcher.start()
     try:
-        [ready] = _handed_on(daemon.watcher)
+        [ready] = wait_ready(daemon.watcher, timeout=10.0)
         evicted.add(memo)  # evicted just after the watcher's look
         daemon._offer(ready)
         assert daemon.ledger.by_path(memo) is None  # not read
         evicted.discard(memo)  # downloaded: the same size and mtime as before
-        assert [r.path for r in _handed_on(daemon.watcher)] == [memo]  # at the next rescan, not at a restart
+        assert [r.path for r in wait_ready(daemon.watcher, timeout=10.0)] == [memo]  # at the next rescan, not at a restart
     finally:
         daemon.watcher.stop()
 
-
-def _handed_on(watcher, timeout: float = 10.0) -> list[Ready]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready = watcher.poll()
-        if ready:
-            return ready
-        watcher.wake().wait(0.05)
-    return []

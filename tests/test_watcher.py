@@ -29,6 +29,7 @@ from watchdog.events import (
 
 import asrd.watcher as watcher_mod
 from asrd.watcher import InboxWatcher, Ready, is_candidate
+from tests.support.watching import wait_ready
 
 SETTLE = 0.25  # exact in binary, so fake-clock sums land exactly on it
 
@@ -70,17 +71,6 @@ def write(path: Path, data: bytes = b"\x01" * 1000, mode: str = "wb") -> Path:
     with open(path, mode) as f:
         f.write(data)
     return path
-
-
-def wait_ready(watcher: InboxWatcher, timeout: float = 5.0) -> list[Ready]:
-    """Poll like the daemon loop (sleeping on the wake event) until something is ready."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready = watcher.poll()
-        if ready:
-            return ready
-        watcher.wake().wait(min(0.05, watcher.next_poll_in()))
-    return []
 
 
 # --------------------------------------------------------------------------- finding files

@@ -3,7 +3,6 @@ what other machines write), and the log says so; `watch.polling` overrides the d
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,7 @@ from watchdog.observers.polling import PollingObserver
 
 import asrd.watcher as watcher_mod
 from asrd.volumes import Volume
-
-
-def _wait_ready(w, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready = w.poll()
-        if ready:
-            return ready
-        w.wake().wait(min(0.05, w.next_poll_in()))
-    return []
+from tests.support.watching import wait_ready
 
 
 @pytest.fixture
@@ -49,7 +39,7 @@ def test_the_observer_fits_the_volume(tmp_path, on_volume, fstype, polling, poll
         assert watching["network_volume"] is (fstype in ("nfs", "smbfs"))
         memo = Path(tmp_path / "inbox" / "memo.wav")
         memo.write_bytes(b"\x01" * 1000)  # found by the observer: the rescan is an hour away
-        assert [r.path for r in _wait_ready(w)] == [memo]
+        assert [r.path for r in wait_ready(w, timeout=10.0)] == [memo]
     finally:
         w.stop()
 
