@@ -146,6 +146,9 @@ EQUIVALENT = {
     "asrd/output.py:98:14-21:262143 -> 262144": "U+40000, one past CJK extensions B+, is unassigned",
 }
 
+_PROGRESS_UNREAD = ("a job's progress in status.json (fraction, segments done) is not read by any test while a "
+                    "job runs; `asrd status` shows it")
+
 UNKILLED = {
     "asrd/engine/process.py:28:9-12:0.1 -> 1.1": "the engine's poll interval: stops and deaths are noticed up "
     "to a second later; the tests bound waits loosely (a shared 2-core machine), so none sees one second",
@@ -220,10 +223,10 @@ UNKILLED = {
     "`asrd status` during a slow copy with no job running",
     "asrd/daemon.py:204:37-41:0.05 -> 1.05": "the idle loop's shortest sleep: a settled file is picked up up to a "
     "second later; pickup latency is a benchmark figure (`benchmarks/daemon.py`), not a timed test",
-    "asrd/daemon.py:404:11-36:is not -> is": "a job's progress in status.json (fraction, segments done) is not read by any test while a job runs; `asrd status` shows it",
-    "asrd/daemon.py:405:67-68:4 -> 5": "a job's progress in status.json (fraction, segments done) is not read by any test while a job runs; `asrd status` shows it",
-    "asrd/daemon.py:405:12-72:call dropped": "a job's progress in status.json (fraction, segments done) is not read by any test while a job runs; `asrd status` shows it",
-    "asrd/daemon.py:409:8-28:call dropped": "a job's progress in status.json (fraction, segments done) is not read by any test while a job runs; `asrd status` shows it",
+    "asrd/daemon.py:404:11-36:is not -> is": _PROGRESS_UNREAD,
+    "asrd/daemon.py:405:67-68:4 -> 5": _PROGRESS_UNREAD,
+    "asrd/daemon.py:405:12-72:call dropped": _PROGRESS_UNREAD,
+    "asrd/daemon.py:409:8-28:call dropped": _PROGRESS_UNREAD,
     "asrd/output.py:218:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
     "instead of 0: its cues' times move by at most 1 ms before the overlap trim; no test pins cue times of a "
     "zero-length segment to the millisecond (they are arbitrary)",

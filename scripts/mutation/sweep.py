@@ -4,6 +4,7 @@ copy of the repo; results go to a JSON-lines file as they come, so an interrupte
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import queue
@@ -170,7 +171,13 @@ def _exists(root: Path, test: str) -> bool:
     if not path.is_file():
         return False
     function = name.split("::")[-1].split("[")[0]
-    return not function or re.search(rf"^\s*(async )?def {re.escape(function)}\(", path.read_text(), re.MULTILINE) is not None
+    return not function or re.search(rf"^\s*(async )?def {re.escape(function)}\(", _text(path), re.MULTILINE) is not None
+
+
+@functools.cache
+def _text(path: Path) -> str:
+    """A test file of a worker's copy: it does not change during a sweep, and every mutant asks."""
+    return path.read_text()
 
 
 def carry(root: Path, mutants: list[Mutant], results: Path, since: str) -> int:
@@ -178,6 +185,7 @@ def carry(root: Path, mutants: list[Mutant], results: Path, since: str) -> int:
     A record made against `since` is carried to today's ident when its line is unchanged and only
     moved, and today's module has the same mutant there; the new record says where it came from."""
     now = {m.ident: m for m in mutants}
+    records = latest(results)
     carried = 0
     for path in sorted({m.path for m in mutants}):
         old = subprocess.run(["git", "show", f"{since}:{path}"], cwd=root, capture_output=True, text=True,
@@ -187,7 +195,7 @@ def carry(root: Path, mutants: list[Mutant], results: Path, since: str) -> int:
         for tag, i1, i2, j1, _ in matcher.get_opcodes():
             if tag == "equal":
                 moved.update({i1 + k + 1: j1 + k + 1 for k in range(i2 - i1)})
-        for ident, row in latest(results).items():
+        for ident, row in records.items():
             if row["path"] != path or ident in now:
                 continue
             line = moved.get(row["line"])
