@@ -11,7 +11,10 @@ from structlog.testing import capture_logs
 import asrd.daemon as daemon_mod
 from asrd.config import load_config
 from asrd.daemon import Daemon
+from asrd.engine.process import DONE, STOPPED, JobOutcome
+from asrd.watcher import Ready
 from tests.support.configs import config_data, write_config
+from tests.support.in_process import ends, queued_memo, run_job, transcript_of
 
 
 def _ready(daemon: Daemon, timeout: float = 10.0):
@@ -94,8 +97,6 @@ def test_a_job_claimed_by_another_asrd_between_look_and_claim_is_left_to_it(tmp_
 def test_a_job_whose_content_moved_to_another_known_path_is_run_from_there(tmp_path, monkeypatch):
     """Its old path holds another recording now, a copy elsewhere holds its content: the engine must
     be given the copy, never the old path (that would transcribe the wrong recording)."""
-    from asrd.engine.process import STOPPED, JobOutcome
-
     config = load_config(write_config(tmp_path))
     (config.inbox / "sub").mkdir(parents=True)
     original, copy = config.inbox / "memo.wav", config.inbox / "sub" / "memo copy.wav"
@@ -106,7 +107,7 @@ def test_a_job_whose_content_moved_to_another_known_path_is_run_from_there(tmp_p
         st = path.stat()
         daemon.ledger.remember_hash(path, st.st_size, st.st_mtime_ns, daemon_mod.sha256_file(path))
     st = original.stat()
-    job, _ = daemon.ledger.offer(original, st.st_size, st.st_mtime_ns, daemon_mod.sha256_file(original))
+    _job, _ = daemon.ledger.offer(original, st.st_size, st.st_mtime_ns, daemon_mod.sha256_file(original))
     original.write_bytes(b"RIFF" + bytes([1]) * 2000)  # saved over: another recording, same name
     given = []
     monkeypatch.setattr(daemon, "_transcribe", lambda job, path: given.append(path) or JobOutcome(STOPPED))
@@ -216,14 +217,16 @@ def test_each_stage_of_a_job_shows_in_status_at_once(tmp_path):
         assert read_status(config.state_dir)["job"]["stage"] == stage
 
 
-def test_a_reload_that_changes_only_the_resolved_models_restarts_the_engine(tmp_path):
+def test_a_reload_that_changes_only_the_resolved_models_restarts_the_engine(tmp_path, monkeypatch):
     """`model.punc: null` taken out of the file: no setting's value differs (punc is None either way),
-    but the preset's punctuation model now applies, so the engine must load again."""
+    but the preset's punctuation model now applies, so the engine must load again (the old one is
+    stopped: two engines would hold two sets of models in memory)."""
     data, path = config_data(tmp_path, "paraformer-zh"), tmp_path / "config.yaml"
     data["model"]["punc"] = None
     path.write_text(yaml.safe_dump(data))
     daemon = Daemon(load_config(path), config_arg=str(path))
-    engine = daemon.engine
+    engine, stopped = daemon.engine, []
+    monkeypatch.setattr(engine, "stop", lambda reason: stopped.append(reason))
     del data["model"]["punc"]
     path.write_text(yaml.safe_dump(data))
     with capture_logs() as logs:
@@ -231,6 +234,7 @@ def test_a_reload_that_changes_only_the_resolved_models_restarts_the_engine(tmp_
     [reloaded] = [e for e in logs if e["event"] == "config.reloaded"]
     assert reloaded["changed"] == ["model.resolved"]
     assert daemon.engine is not engine and daemon.config.models()["punc"] == "ct-punc"
+    assert stopped == ["configuration reloaded"]
 
 
 def test_a_reload_that_moves_the_inbox_watches_the_new_one_and_keeps_the_engine(tmp_path):
@@ -254,3 +258,38 @@ def test_a_reload_that_moves_the_inbox_watches_the_new_one_and_keeps_the_engine(
         assert [r.path for r in _ready(daemon)] == [memo]
     finally:
         daemon.watcher.stop()
+
+
+def _hand_on(daemon: Daemon, path) -> None:
+    st = path.stat()
+    daemon._offer(Ready(path, st.st_size, st.st_mtime_ns))
+
+
+def test_a_transcribed_recording_renamed_takes_its_outputs_along(tmp_path):
+    """Renamed in Finder after its transcripts were written: they follow it (a new recording saved
+    under the old name later gets its own, and the log says the job moved, not that it resumed)."""
+    daemon, memo, _job = queued_memo(tmp_path)
+    run_job(daemon, lambda job, path: JobOutcome(DONE, transcript_of(job)))
+    renamed = memo.with_name("standup.wav")
+    memo.rename(renamed)
+    with capture_logs() as logs:
+        _hand_on(daemon, renamed)
+    [moved] = [e for e in logs if e["event"] in ("job.moved", "job.resumed")]
+    assert (moved["event"], moved["file"], moved["moved_from"]) == ("job.moved", str(renamed), str(memo))
+    assert renamed.with_suffix(".txt").exists() and not memo.with_suffix(".txt").exists()
+
+
+def test_a_recording_that_went_missing_and_comes_back_under_a_new_name_resumes(tmp_path):
+    daemon, memo, job = queued_memo(tmp_path)
+    away = tmp_path / "away.wav"
+    memo.rename(away)
+    run_job(daemon, ends(STOPPED))  # its turn came while it was away: the job waits, no attempt
+    assert daemon.ledger.get(job.id).missing_since is not None
+    renamed = memo.with_name("standup.wav")
+    away.rename(renamed)
+    with capture_logs() as logs:
+        _hand_on(daemon, renamed)
+    assert [(e["event"], e["moved_from"]) for e in logs if e["event"] in ("job.moved", "job.resumed")] \
+        == [("job.resumed", str(memo))]
+    after = daemon.ledger.get(job.id)
+    assert (after.path, after.missing_since, after.attempts) == (str(renamed), None, 0)
