@@ -9,6 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from asrd.engine.process import STOPPED
+from asrd.status import read_status
 from tests.support.in_process import ends, queued_memo, run_job
 
 
@@ -42,6 +43,7 @@ def test_a_job_waiting_out_a_retry_keeps_the_mac_awake_and_an_empty_queue_lets_i
     daemon.ledger.requeue(daemon.ledger.claim(job.id).id, "decoder raised", "attempt", delay_s=600)
     daemon._step()
     assert daemon.power.calls == [("hold", "jobs wait for a retry")]
+    assert read_status(daemon.config.state_dir)["job"] is None  # `asrd status` says it is idle
     daemon.ledger.fail(job.id, "gave up")
     daemon._step()
     assert daemon.power.calls[-1] == ("release", "the queue is empty")

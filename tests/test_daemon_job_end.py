@@ -182,3 +182,21 @@ def test_a_recording_of_another_size_with_the_old_mtime_is_not_given_to_the_engi
     given = []
     run_job(daemon, lambda job, path: given.append(path) or JobOutcome(STOPPED))
     assert given == [] and daemon.ledger.get(job.id).state == "retired"
+
+
+def test_a_recording_replaced_mid_job_whose_copy_was_deleted_too_gets_no_transcripts_anywhere(tmp_path):
+    """The ledger still remembers the copy's hash, but the copy is gone: the job has no recording
+    left, so it is retired; it must not follow its content to a path that no longer holds it."""
+    daemon, memo, job = queued_memo(tmp_path)
+    copy = memo.with_name("memo copy.wav")
+    copy.write_bytes(memo.read_bytes())
+    offer(daemon, copy)
+
+    def engine(job, path):
+        copy.unlink()
+        memo.write_bytes(b"RIFF" + bytes([1]) * 2000)
+        return JobOutcome(DONE, transcript_of(job))
+
+    run_job(daemon, engine)
+    assert sorted(p.name for p in daemon.config.inbox.iterdir()) == ["memo.wav"]
+    assert daemon.ledger.get(job.id).state == "retired"

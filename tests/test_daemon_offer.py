@@ -200,6 +200,24 @@ def test_a_stop_signal_is_logged_once_and_ends_the_loop(tmp_path):
             signal.signal(sig, handler)
 
 
+def test_sighup_wakes_the_idle_loop_to_reload_at_once(tmp_path):
+    """`launchctl kill HUP` after an edit: the reload happens now, not at the loop's next look."""
+    import signal
+
+    config = load_config(write_config(tmp_path))
+    config.inbox.mkdir(parents=True)
+    daemon = Daemon(config)
+    kept = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        daemon._install_signal_handlers()
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(0.01)
+        assert daemon._reload.is_set() and daemon.watcher.wake().is_set() and not daemon.stopping.is_set()
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
+
+
 def test_each_stage_of_a_job_shows_in_status_at_once(tmp_path):
     """`asrd status` during an hour-long file: the stage (decoding, detecting speech, recognising)
     changes at most a few times, each after minutes of silence, so each must reach status.json when
