@@ -260,6 +260,9 @@ class Daemon:
                 return
             try:
                 sha = sha256_file(ready.path)
+            except FileNotFoundError:  # moved or deleted since the watcher's look: nothing to say or do
+                self.watcher.forget(ready.path)
+                return
             except OSError as exc:  # offered again at the next rescan, not forgotten until a restart
                 if self._unreadable.get(ready.path) != (ready.size, ready.mtime_ns):  # said once, not per rescan
                     self._unreadable[ready.path] = (ready.size, ready.mtime_ns)
