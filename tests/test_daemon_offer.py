@@ -313,17 +313,25 @@ def test_a_recording_that_went_missing_and_comes_back_under_a_new_name_resumes(t
     assert (after.path, after.missing_since, after.attempts) == (str(renamed), None, 0)
 
 
-def test_a_file_gone_between_the_watchers_look_and_the_hash_is_dropped_without_a_warning(tmp_path):
-    """An app that saves through a temporary name, or a user who drags the file out again at once:
-    the file is simply no longer there, which is neither unreadable nor a job."""
-    config = load_config(write_config(tmp_path))
+def test_a_file_gone_between_the_watchers_look_and_the_hash_is_dropped_quietly_and_taken_when_back(tmp_path):
+    """Dragged out of the inbox right after it settled, then back in (the same file, its times
+    kept): while away it is neither unreadable nor a job; back, it is handed on and queued."""
+    config = load_config(write_config(tmp_path, watch={"settle_s": 0.1}))
     config.inbox.mkdir(parents=True)
-    memo = config.inbox / "memo.wav"
+    memo, away = config.inbox / "memo.wav", tmp_path / "memo.wav"
     memo.write_bytes(b"RIFF" + bytes(2000))
     daemon = Daemon(config)
-    st = memo.stat()
-    memo.unlink()
-    with capture_logs() as logs:
-        daemon._offer(Ready(memo, st.st_size, st.st_mtime_ns))
-    assert [e for e in logs if e["log_level"] in ("warning", "error")] == []
-    assert daemon.ledger.by_path(memo) is None
+    daemon.watcher.start()
+    try:
+        [ready] = _ready(daemon)
+        memo.rename(away)
+        with capture_logs() as logs:
+            daemon._offer(ready)
+        assert [e for e in logs if e["log_level"] in ("warning", "error")] == []
+        assert daemon.ledger.by_path(memo) is None
+        away.rename(memo)
+        [back] = _ready(daemon)
+        daemon._offer(back)
+    finally:
+        daemon.watcher.stop()
+    assert daemon.ledger.by_path(memo).state == "queued"
