@@ -21,9 +21,9 @@ EQUIVALENT = {
     "asrd/ledger.py:129:4-60:call dropped": "migration 2 rebuilds the jobs table (dropping migration 1's indexes "
     "with it) and makes the indexes again; every ledger asrd opens is migrated to 2 first",
     "asrd/ledger.py:197:8-30:return None": "`migrate`'s only caller (open_db's set-up) ignores the value",
-    "asrd/daemon.py:306:11-46:and -> or": "a done job always has outputs (at least one format is configured), "
+    "asrd/daemon.py:309:11-46:and -> or": "a done job always has outputs (at least one format is configured), "
     "and a queued or failed one has none: both forms pick the same jobs",
-    "asrd/daemon.py:334:8-22:return None": "`_locate`'s callers only compare its value with HERE: CHANGED and "
+    "asrd/daemon.py:337:8-22:return None": "`_locate`'s callers only compare its value with HERE: CHANGED and "
     "None alike",
     "asrd/engine/process.py:268:20-34:return None": "`_receive`'s callers treat any answer they do not know as "
     "the child's death: None ends as the same crash (or failed load) as CRASHED",
@@ -87,7 +87,7 @@ EQUIVALENT = {
     "dead child's pipe fails the send (caught) and its join returns at once",
     "asrd/daemon.py:153:8-38:call dropped": "status.json's first write at start: the loop's first turn, right "
     "after, writes it anyway (nothing written yet, so nothing throttles it)",
-    "asrd/engine/process.py:265:16-30:return None": "`_receive`'s callers treat any answer they do not know as "
+    "asrd/engine/process.py:268:20-34:return None": "`_receive`'s callers treat any answer they do not know as "
     "the child's death: None ends as the same crash (or failed load) as CRASHED",
     "asrd/engine/process.py:254:15-64:and -> or": "an `assert` against programming errors, not behaviour",
     "asrd/engine/process.py:156:11-59:and -> or": "`_kill` then kills a child that already exited: "
@@ -144,10 +144,11 @@ EQUIVALENT = {
     "model writes ligatures",
     "asrd/output.py:97:13-19:65519 -> 65520": "U+FFF0, one past the half/full-width forms, is unassigned",
     "asrd/output.py:98:14-21:262143 -> 262144": "U+40000, one past CJK extensions B+, is unassigned",
+    "asrd/daemon.py:291:12-24:return None": "`_take_back`'s one caller only tests its truth: False and None alike",
+    "asrd/daemon.py:479:25-68:< -> <=": "needs a monotonic-clock difference exactly equal (as a float) to "
+    "STATUS_EVERY_S",
+    "asrd/daemon.py:506:8-20:return None": "`_dataless`'s one caller only tests its truth: False and None alike",
 }
-
-_PROGRESS_UNREAD = ("a job's progress in status.json (fraction, segments done) is not read by any test while a "
-                    "job runs; `asrd status` shows it")
 
 UNKILLED = {
     "asrd/engine/process.py:28:9-12:0.1 -> 1.1": "the engine's poll interval: stops and deaths are noticed up "
@@ -163,12 +164,6 @@ UNKILLED = {
     "asrd/engine/process.py:236:15-46:or -> and": "the reason a job went back when the engine child died of a "
     "stop signal just as asrd began stopping: both forms end STOPPED (requeued, uncounted), only the words "
     "differ; a test needs the stop to be set between the loop's stop check and the poll that sees the death",
-    "asrd/daemon.py:376:12-42:call dropped": "status.json's write when a job ends: without it the finished job "
-    "shows as current until the loop's next write, at most STATUS_EVERY_S (1 s) later; a test would have to "
-    "read status.json inside that second",
-    "asrd/daemon.py:328:15-78:and -> or": "skips checking that another path whose last hash was this content still "
-    "holds it before moving the job there: a test needs such a path changed since its hash, at the moment the "
-    "job's own path fails (the re-check before writing would still refuse the wrong content)",
     "asrd/watcher.py:187:12-41:call dropped": "the deleted-inbox event matters only when a new inbox reuses the "
     "old one's inode (otherwise the identity check sees the new folder); Linux does not promise the reuse, so "
     "no test can make it happen",
@@ -197,18 +192,8 @@ UNKILLED = {
     "asrd/engine/process.py:112:8-26:call dropped": "the parent keeps its copy of the child's pipe end until "
     "`start()` returns (then refcounting closes it): a child that dies while loading gives no EOF meanwhile, "
     "and is seen dead by the next poll's `is_alive()` instead, at most POLL_S later",
-    "asrd/daemon.py:136:12-37:call dropped": "SIGHUP does not wake the idle loop: the reload is applied at its "
-    "next look, at most IDLE_WAIT_S (1 s) later; no test bounds a reload to the second",
     "asrd/daemon.py:153:8-38:call dropped": "status.json's first write at start: the idle loop writes it within "
     "STATUS_EVERY_S (1 s) anyway; a test would have to read it inside that second",
-    "asrd/daemon.py:341:15-69:or -> and": "a regular file whose size changed but whose mtime is the job's to the "
-    "nanosecond counts as here (unhashed) when the job starts; the re-check before writing hashes it and "
-    "retires the job, so no wrong transcript is written, only one transcription wasted",
-    "asrd/daemon.py:345:51-63:not dropped": "the re-check before writing trusts an unchanged mtime: content "
-    "rewritten at the same size with its mtime put back to the nanosecond would pass it (and a job start "
-    "hashes every time); no tool users run restores another file's mtime exactly",
-    "asrd/daemon.py:376:37-41:True -> False": "as for dropping the write (376): unforced, the job's end shows at "
-    "the loop's next write, at most STATUS_EVERY_S later",
     "asrd/daemon.py:181:8-29:call dropped": "the notifier's close at shutdown: an announcement still queued "
     "behind a slow one is lost instead of going out within CLOSE_WAIT_S (2 s); a test needs one queued behind "
     "a hanging webhook at the moment of the stop",
@@ -216,18 +201,25 @@ UNKILLED = {
     "another came less than STATUS_EVERY_S (1 s) before the stop; the tests' stops come later than that",
     "asrd/daemon.py:193:11-45:- -> +": "housekeeping (a ledger query for orphans and missing jobs) at every "
     "turn of the loop instead of every 5 s: the same outcomes at a cost no test measures",
-    "asrd/daemon.py:399:51-52:2 -> 3": "the decoded length in the `job.stage` log line gets a third decimal; no "
+    "asrd/daemon.py:402:51-52:2 -> 3": "the decoded length in the `job.stage` log line gets a third decimal; no "
     "test pins a log field's rounding",
-    "asrd/daemon.py:203:8-28:call dropped": "status.json's refresh while no job runs: files waiting to settle "
-    "and the inbox's state show at the next forced write (a job's start or end) instead; a test would need "
-    "`asrd status` during a slow copy with no job running",
     "asrd/daemon.py:204:37-41:0.05 -> 1.05": "the idle loop's shortest sleep: a settled file is picked up up to a "
     "second later; pickup latency is a benchmark figure (`benchmarks/daemon.py`), not a timed test",
-    "asrd/daemon.py:404:11-36:is not -> is": _PROGRESS_UNREAD,
-    "asrd/daemon.py:405:67-68:4 -> 5": _PROGRESS_UNREAD,
-    "asrd/daemon.py:405:12-72:call dropped": _PROGRESS_UNREAD,
-    "asrd/daemon.py:409:8-28:call dropped": _PROGRESS_UNREAD,
     "asrd/output.py:218:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
     "instead of 0: its cues' times move by at most 1 ms before the overlap trim; no test pins cue times of a "
     "zero-length segment to the millisecond (they are arbitrary)",
+    "asrd/daemon.py:273:12-50:call dropped": "the note that a file could not be read (so the warning is said "
+    "once per size and mtime) is kept after it was read: it would only silence a second warning for that very "
+    "size and mtime, which is never read again (the hash cache answers for it); one dict entry per such file "
+    "until a restart",
+    "asrd/daemon.py:479:25-51:- -> +": "the throttle of unforced status writes off: each idle turn and each "
+    "progress message compares status.json with what it would write (write_status skips an unchanged one, "
+    "which the quiet-daemon test checks), so only the cost differs: a read per turn, a rewrite per progress "
+    "message; no test measures it",
+    "asrd/daemon.py:492:89-90:2 -> 3": "the engine's load time in status.json gets a third decimal; no test pins "
+    "a displayed figure's rounding",
+    "asrd/daemon.py:506:15-20:False -> True": "a recording whose stat fails right after the watcher's succeeded "
+    "is forgotten without trying to read it: for one that was moved away (ENOENT) that is what the read's "
+    "own FileNotFoundError branch does; only another stat error (EIO from a failing disk) would lose its "
+    "`file.unreadable` warning, and no test can make stat fail that way on a file the watcher just listed",
 }
