@@ -16,8 +16,14 @@ from asrd.engine.protocol import JobProgress
 from asrd.error_record import error_record_path, write_error_record
 from asrd.ledger import backoff_s
 from asrd.status import read_status
-from asrd.watcher import Ready
-from tests.support.in_process import ends, offer, queued_memo, run_job, transcript_of
+from tests.support.in_process import (
+    ends,
+    hand_on,
+    offer,
+    queued_memo,
+    run_job,
+    transcript_of,
+)
 
 
 def test_status_shows_the_job_from_its_start_its_progress_and_drops_it_at_its_end(tmp_path, monkeypatch):
@@ -86,18 +92,29 @@ def test_a_job_stopped_by_asrd_stopping_is_due_at_once_with_no_reason(tmp_path):
     assert daemon.ledger.next_due(time.time()).id == job.id  # the next start takes it first thing
 
 
+def _copy_handed_on(daemon, memo):
+    """A copy of the queued memo, found (handed on) while its job waits."""
+    copy = memo.with_name("memo copy.wav")
+    copy.write_bytes(memo.read_bytes())
+    hand_on(daemon, copy)
+    return copy
+
+
+def _announcements(daemon, monkeypatch) -> list:
+    """The jobs the daemon announces as finished (done or failed for good), in order."""
+    announced = []
+    monkeypatch.setattr(daemon.notifier, "job_finished", announced.append)
+    return announced
+
+
 def test_a_finished_job_writes_outputs_clears_an_old_error_record_and_serves_its_copies(tmp_path, monkeypatch):
     """A recording saved again under a name that failed before: the stale error record goes once the
     transcript is there; a copy of it found while the job was queued gets its own transcripts; the
     job's end is announced once."""
     daemon, memo, job = queued_memo(tmp_path)
     write_error_record(memo, "cannot decode", 1, 0)
-    copy = memo.with_name("memo copy.wav")
-    copy.write_bytes(memo.read_bytes())
-    st = copy.stat()
-    daemon._offer(Ready(copy, st.st_size, st.st_mtime_ns))
-    announced = []
-    monkeypatch.setattr(daemon.notifier, "job_finished", announced.append)
+    copy = _copy_handed_on(daemon, memo)
+    announced = _announcements(daemon, monkeypatch)
     with capture_logs() as logs:
         run_job(daemon, lambda job, path: JobOutcome(DONE, transcript_of(job)))
     assert memo.with_suffix(".txt").exists() and copy.with_suffix(".txt").exists()
@@ -109,12 +126,8 @@ def test_a_finished_job_writes_outputs_clears_an_old_error_record_and_serves_its
 
 def test_a_failed_job_gets_its_record_beside_it_and_its_copies(tmp_path, monkeypatch):
     daemon, memo, job = queued_memo(tmp_path, engine={"max_attempts": 1})
-    copy = memo.with_name("memo copy.wav")
-    copy.write_bytes(memo.read_bytes())
-    st = copy.stat()
-    daemon._offer(Ready(copy, st.st_size, st.st_mtime_ns))
-    announced = []
-    monkeypatch.setattr(daemon.notifier, "job_finished", announced.append)
+    copy = _copy_handed_on(daemon, memo)
+    announced = _announcements(daemon, monkeypatch)
     run_job(daemon, ends(BAD_FILE, reason="not an audio file"))
     assert daemon.ledger.get(job.id).state == "failed"
     assert error_record_path(memo).exists() and error_record_path(copy).exists()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
+from contextlib import contextmanager
 
 import yaml
 from structlog.testing import capture_logs
@@ -12,9 +14,8 @@ import asrd.daemon as daemon_mod
 from asrd.config import load_config
 from asrd.daemon import Daemon
 from asrd.engine.process import DONE, STOPPED, JobOutcome
-from asrd.watcher import Ready
 from tests.support.configs import config_data, write_config
-from tests.support.in_process import ends, queued_memo, run_job, transcript_of
+from tests.support.in_process import ends, hand_on, queued_memo, run_job, transcript_of
 
 
 def _ready(daemon: Daemon, timeout: float = 10.0):
@@ -178,44 +179,41 @@ def test_a_dead_daemon_s_orphans_are_all_recovered_and_one_that_killed_it_max_cr
     assert not error_record_path(memo).exists()
 
 
-def test_a_stop_signal_is_logged_once_and_ends_the_loop(tmp_path):
-    """launchd's SIGTERM at logout, then perhaps a Ctrl-C: the log says which signal stopped asrd,
-    once, and the loop's wait is woken at once."""
-    import signal
-
-    config = load_config(write_config(tmp_path))
-    config.inbox.mkdir(parents=True)
-    daemon = Daemon(config)
+@contextmanager
+def _signal_handlers(daemon: Daemon):
+    """The daemon's SIGTERM/SIGINT/SIGHUP handlers in this test process, this process's own put back after."""
     kept = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         daemon._install_signal_handlers()
-        with capture_logs() as logs:
-            os.kill(os.getpid(), signal.SIGTERM)
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.01)  # the handlers run in this thread between two bytecodes
-        assert daemon.stopping.is_set() and daemon.watcher.wake().is_set()
-        assert [(e["event"], e.get("signal")) for e in logs] == [("daemon.signal", "SIGTERM")]
+        yield
     finally:
         for sig, handler in kept.items():
             signal.signal(sig, handler)
+
+
+def test_a_stop_signal_is_logged_once_and_ends_the_loop(tmp_path):
+    """launchd's SIGTERM at logout, then perhaps a Ctrl-C: the log says which signal stopped asrd,
+    once, and the loop's wait is woken at once."""
+    config = load_config(write_config(tmp_path))
+    config.inbox.mkdir(parents=True)
+    daemon = Daemon(config)
+    with _signal_handlers(daemon), capture_logs() as logs:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handlers run in this thread between two bytecodes
+    assert daemon.stopping.is_set() and daemon.watcher.wake().is_set()
+    assert [(e["event"], e.get("signal")) for e in logs] == [("daemon.signal", "SIGTERM")]
 
 
 def test_sighup_wakes_the_idle_loop_to_reload_at_once(tmp_path):
     """`launchctl kill HUP` after an edit: the reload happens now, not at the loop's next look."""
-    import signal
-
     config = load_config(write_config(tmp_path))
     config.inbox.mkdir(parents=True)
     daemon = Daemon(config)
-    kept = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    try:
-        daemon._install_signal_handlers()
+    with _signal_handlers(daemon):
         os.kill(os.getpid(), signal.SIGHUP)
         time.sleep(0.01)
-        assert daemon._reload.is_set() and daemon.watcher.wake().is_set() and not daemon.stopping.is_set()
-    finally:
-        for sig, handler in kept.items():
-            signal.signal(sig, handler)
+    assert daemon._reload.is_set() and daemon.watcher.wake().is_set() and not daemon.stopping.is_set()
 
 
 def test_each_stage_of_a_job_shows_in_status_at_once(tmp_path):
@@ -278,11 +276,6 @@ def test_a_reload_that_moves_the_inbox_watches_the_new_one_and_keeps_the_engine(
         daemon.watcher.stop()
 
 
-def _hand_on(daemon: Daemon, path) -> None:
-    st = path.stat()
-    daemon._offer(Ready(path, st.st_size, st.st_mtime_ns))
-
-
 def test_a_transcribed_recording_renamed_takes_its_outputs_along(tmp_path):
     """Renamed in Finder after its transcripts were written: they follow it (a new recording saved
     under the old name later gets its own, and the log says the job moved, not that it resumed)."""
@@ -291,7 +284,7 @@ def test_a_transcribed_recording_renamed_takes_its_outputs_along(tmp_path):
     renamed = memo.with_name("standup.wav")
     memo.rename(renamed)
     with capture_logs() as logs:
-        _hand_on(daemon, renamed)
+        hand_on(daemon, renamed)
     [moved] = [e for e in logs if e["event"] in ("job.moved", "job.resumed")]
     assert (moved["event"], moved["file"], moved["moved_from"]) == ("job.moved", str(renamed), str(memo))
     assert renamed.with_suffix(".txt").exists() and not memo.with_suffix(".txt").exists()
@@ -306,7 +299,7 @@ def test_a_recording_that_went_missing_and_comes_back_under_a_new_name_resumes(t
     renamed = memo.with_name("standup.wav")
     away.rename(renamed)
     with capture_logs() as logs:
-        _hand_on(daemon, renamed)
+        hand_on(daemon, renamed)
     assert [(e["event"], e["moved_from"]) for e in logs if e["event"] in ("job.moved", "job.resumed")] \
         == [("job.resumed", str(memo))]
     after = daemon.ledger.get(job.id)

@@ -4,6 +4,7 @@ decides between the watcher, the ledger and the engine, without starting an engi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from asrd.config import load_config
@@ -12,6 +13,7 @@ from asrd.engine.process import JobOutcome
 from asrd.hashing import sha256_file
 from asrd.ledger import Job
 from asrd.transcript import Segment, SourceInfo, Transcript
+from asrd.watcher import Ready
 from tests.support.configs import write_config
 
 
@@ -24,6 +26,12 @@ def queued_memo(tmp_path: Path, content: bytes = b"RIFF" + bytes(2000), **config
     daemon = Daemon(cfg)
     job = offer(daemon, memo)
     return daemon, memo, job
+
+
+def hand_on(daemon: Daemon, path: Path) -> None:
+    """What the watcher does once `path` has settled: hand it to the daemon."""
+    st = path.stat()
+    daemon._offer(Ready(path, st.st_size, st.st_mtime_ns))
 
 
 def offer(daemon: Daemon, path: Path) -> Job:
@@ -46,6 +54,6 @@ def run_job(daemon: Daemon, engine) -> None:
     daemon._work(daemon.ledger.next_due(time.time()))
 
 
-def ends(status: str, **kw) -> callable:
+def ends(status: str, **kw) -> Callable[..., JobOutcome]:
     """An engine stand-in whose every job ends with `status`."""
     return lambda job, path: JobOutcome(status, **kw)
