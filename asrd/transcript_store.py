@@ -29,7 +29,10 @@ class TranscriptStore:
         return self.folder / f"{sha256}.json"
 
     def save(self, transcript: Transcript) -> None:
-        write_atomic(self._path(transcript.source.sha256), json.dumps(transcript.to_dict(), ensure_ascii=False))
+        # not flushed: a cache (the outputs and the ledger are durable); lost in a power cut, it costs a
+        # recompute at most, where a flush would cost two full flushes a job on a Mac
+        write_atomic(self._path(transcript.source.sha256), json.dumps(transcript.to_dict(), ensure_ascii=False),
+                     durable=False)
 
     def load(self, sha256: str, path: str | os.PathLike[str] | None = None) -> Transcript | None:
         """The stored transcript of this content, its source re-pointed at `path` (where the

@@ -45,19 +45,76 @@ def test_an_output_is_fsynced_before_its_rename_and_the_rename_is_fsynced(tmp_pa
     assert fsyncs[fsyncs_before_rename:] == [("dir", os.stat(tmp_path).st_size)]  # then the directory
 
 
-def test_a_set_of_outputs_each_fsynced_before_its_rename_then_the_folder_once(tmp_path, fsyncs, monkeypatch):
-    """Four formats of one recording: each file's data reaches the disk before its rename, and one
-    folder flush after the last rename makes all four renames durable (not one flush per file)."""
+def test_a_set_of_outputs_is_all_on_the_disk_before_its_first_rename_then_the_folder_flushed_once(
+        tmp_path, fsyncs, monkeypatch):
+    """Four formats of one recording: every file's data reaches the disk before any of them is
+    renamed into place, and one folder flush after the last rename makes all four renames durable."""
     events = []
     real_replace = output._replace
     monkeypatch.setattr(output, "_replace", lambda a, b: (events.append(("rename", len(fsyncs))), real_replace(a, b)))
     source, transcript = recording(tmp_path / "memo.m4a", b"recording")
     written = output.write_outputs(transcript, source, ["txt", "srt", "vtt", "json"], Manifest(tmp_path / "state"))
     assert len(written) == 4 and all(p.exists() for p in written)
-    renames_at = [n for _, n in events]
-    assert renames_at == [1, 2, 3, 4]  # before each rename, exactly one more fsync: that file's data
+    assert [n for _, n in events] == [4, 4, 4, 4]  # all four files' data flushed before the first rename
     assert fsyncs[:4] == [("file", p.stat().st_size) for p in written]  # each one whole
     assert fsyncs[4:] == [("dir", os.stat(tmp_path).st_size)]  # one flush of the folder, after the last rename
+
+
+def test_on_a_mac_a_set_of_outputs_costs_one_full_flush_and_it_comes_before_every_rename(
+        tmp_path, fsyncs, monkeypatch):
+    """F_FULLFSYNC empties the drive's whole cache (milliseconds on a Mac): the first files are
+    handed to the drive with plain fsyncs and the last one's full flush makes all of them durable,
+    before any rename. One full flush a set, not one a file."""
+    events: list[tuple[str, int]] = []
+
+    def fcntl_on_a_mac(fd, cmd, *args):
+        events.append(("full", os.fstat(fd).st_size))
+        return 0
+
+    monkeypatch.setattr(output.fcntl, "F_FULLFSYNC", 51, raising=False)
+    monkeypatch.setattr(output.fcntl, "fcntl", fcntl_on_a_mac)
+    real_replace = output._replace
+    monkeypatch.setattr(output, "_replace", lambda a, b: (events.append(("rename", len(fsyncs))), real_replace(a, b)))
+    source, transcript = recording(tmp_path / "memo.m4a", b"recording")
+    written = output.write_outputs(transcript, source, ["txt", "srt", "vtt", "json"], Manifest(tmp_path / "state"))
+    sizes = [p.stat().st_size for p in written]
+    assert fsyncs[:3] == [("file", size) for size in sizes[:3]]  # the first three handed to the drive
+    assert events == [("full", sizes[3])] + [("rename", 3)] * 4  # then the one full flush, then the renames
+    assert fsyncs[3:] == [("dir", os.stat(tmp_path).st_size)]
+
+
+def test_a_set_that_cannot_be_written_whole_leaves_no_temp_file_and_no_output(tmp_path, monkeypatch):
+    """The disk fills up at the third file of the set: the two temps already written go, nothing
+    was renamed into place, and the manifest keeps no claim on the names."""
+    real_fsync = os.fsync
+    calls = []
+
+    def full_at_the_third(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(output.os, "fsync", full_at_the_third)
+    source, transcript = recording(tmp_path / "memo.m4a", b"recording")
+    manifest = Manifest(tmp_path / "state")
+    with pytest.raises(OSError, match="No space left"):
+        output.write_outputs(transcript, source, ["txt", "srt", "vtt", "json"], manifest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memo.m4a", "state"]
+    assert all(manifest.entry(tmp_path / f"memo.{fmt}") is None for fmt in ("txt", "srt", "vtt", "json"))
+
+
+def test_the_transcript_store_is_a_cache_written_whole_without_a_flush(tmp_path, fsyncs):
+    """Lost in a power cut, a stored transcript costs a recompute at most (the outputs and the
+    ledger are what is durable), so it buys no full flush of its own; it is still replaced whole."""
+    from asrd.transcript_store import TranscriptStore
+
+    source, transcript = recording(tmp_path / "memo.m4a", b"recording")
+    store = TranscriptStore(tmp_path / "state")
+    store.save(transcript)
+    assert fsyncs == []
+    assert store.load(transcript.source.sha256).to_dict() == transcript.to_dict()
+    assert [p.suffix for p in store.folder.iterdir()] == [".json"]  # no temp file left behind
 
 
 def test_status_json_is_replaced_whole_without_a_flush(tmp_path, fsyncs):

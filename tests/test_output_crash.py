@@ -11,8 +11,8 @@ import textwrap
 from pathlib import Path
 
 from asrd.manifest import Manifest
-from asrd.output import render_json, write_outputs
-from tests.support.written import FMTS, listing, names, recording
+from asrd.output import cleanup_temp_files, render_json, write_outputs
+from tests.support.written import FMTS, listing, names, recording, temp_files
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,10 @@ def test_sigkill_right_after_the_second_rename_leaves_one_set_after_the_redo(tmp
     )
     proc = subprocess.run([sys.executable, "-c", child], env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    assert listing(inbox) == ["memo.m4a", "memo.srt", "memo.txt"]  # killed with two of three in place
+    [left] = temp_files(inbox)  # the third file's data, written before the first rename
+    assert left.name.startswith(".memo.json.")
+    assert [n for n in listing(inbox) if n != left.name] == ["memo.m4a", "memo.srt", "memo.txt"]  # two of three
+    assert cleanup_temp_files(inbox) == [left]  # its writer is dead: what the daemon's start removes
 
     paths = write_outputs(t, memo, FMTS, Manifest(state))
     assert names(paths) == ["memo.txt", "memo.srt", "memo.json"]

@@ -60,6 +60,18 @@ def _fail_on(monkeypatch, suffix: str, err: int) -> None:
     monkeypatch.setattr(os, "open", failing_open)
 
 
+def _fail_rename_on(monkeypatch, suffix: str, err: int) -> None:
+    """Renaming a temp file into place over a target ending in `suffix` fails with the real errno `err`."""
+    real_replace = output._replace
+
+    def failing_replace(src, dst):
+        if str(dst).endswith(suffix):
+            raise OSError(err, os.strerror(err), str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(output, "_replace", failing_replace)
+
+
 def test_a_set_that_fails_midway_removes_what_it_created(tmp_path: Path, monkeypatch) -> None:
     inbox, manifest = tmp_path / "inbox", Manifest(tmp_path / "state")
     source, t = recording(inbox / "memo.m4a", b"audio")
@@ -71,18 +83,37 @@ def test_a_set_that_fails_midway_removes_what_it_created(tmp_path: Path, monkeyp
     assert manifest.lookup(inbox / "memo.txt") is None and manifest.lookup(inbox / "memo.srt") is None
 
 
+def test_a_redo_that_cannot_write_its_files_leaves_the_previous_outputs_as_they_were(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    """Every file of a set is written (and flushed) before the first is renamed into place: a set
+    whose third file cannot be written changes nothing beside the recording."""
+    inbox, manifest = tmp_path / "inbox", Manifest(tmp_path / "state")
+    source, t = recording(inbox / "memo.m4a", b"audio", "first words")
+    first = write_outputs(t, source, ["txt", "json"], manifest)
+    before = {name: (inbox / name).read_bytes() for name in ("memo.txt", "memo.json")}
+    t.segments[0].text = "second words"
+    _fail_on(monkeypatch, ".json", errno.EROFS)
+    with pytest.raises(OSError):
+        write_outputs(t, source, ["txt", "srt", "json"], manifest)
+    monkeypatch.undo()
+    assert listing(inbox) == ["memo.json", "memo.m4a", "memo.txt"]  # no temp file, no memo.srt
+    assert {name: (inbox / name).read_bytes() for name in before} == before
+    assert all(manifest.owns(p, source, content_sha256=t.source.sha256) for p in first)
+    assert names(write_outputs(t, source, FMTS, manifest)) == ["memo.txt", "memo.srt", "memo.json"]
+
+
 def test_a_failed_redo_keeps_the_previous_outputs_it_did_not_replace(tmp_path: Path, monkeypatch) -> None:
     inbox, manifest = tmp_path / "inbox", Manifest(tmp_path / "state")
     source, t = recording(inbox / "memo.m4a", b"audio", "first words")
     first = write_outputs(t, source, ["txt", "json"], manifest)
     old_json = (inbox / "memo.json").read_bytes()
     t.segments[0].text = "second words"
-    _fail_on(monkeypatch, ".json", errno.EROFS)
+    _fail_rename_on(monkeypatch, ".json", errno.EROFS)
     with pytest.raises(OSError):
         write_outputs(t, source, ["txt", "srt", "json"], manifest)
     monkeypatch.undo()
     # memo.txt was replaced (it stays: the new render of the same recording), memo.srt was new (gone),
-    # memo.json was not reached (the previous one, still asrd's)
+    # memo.json was not reached (the previous one, still asrd's); its temp file is gone too
     assert listing(inbox) == ["memo.json", "memo.m4a", "memo.txt"]
     assert "second words" in (inbox / "memo.txt").read_text()
     assert (inbox / "memo.json").read_bytes() == old_json
@@ -97,7 +128,7 @@ def test_a_new_file_of_a_failed_set_that_cannot_be_removed_stays_known_as_asrds(
     recorded as asrd's, so the next attempt writes over it instead of choosing `memo (2)`."""
     inbox, manifest = tmp_path / "inbox", Manifest(tmp_path / "state")
     source, t = recording(inbox / "memo.m4a", b"audio")
-    _fail_on(monkeypatch, ".json", errno.ENOSPC)
+    _fail_rename_on(monkeypatch, ".json", errno.ENOSPC)
     real_unlink = os.unlink
 
     def busy_unlink(path, *args, **kw):
