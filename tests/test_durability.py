@@ -109,7 +109,7 @@ def test_the_transcript_store_is_a_cache_written_whole_without_a_flush(tmp_path,
     ledger are what is durable), so it buys no full flush of its own; it is still replaced whole."""
     from asrd.transcript_store import TranscriptStore
 
-    source, transcript = recording(tmp_path / "memo.m4a", b"recording")
+    _source, transcript = recording(tmp_path / "memo.m4a", b"recording")
     store = TranscriptStore(tmp_path / "state")
     store.save(transcript)
     assert fsyncs == []
