@@ -655,8 +655,7 @@ def _temps_on_disk(files: list[tuple[Path, bytes]]) -> list[Path]:
     temps: list[Path] = []
     try:
         for n, (path, data) in enumerate(files):
-            if n:
-                disk_full_point(str(path))
+            disk_full_point(str(path))
             fd, tmp = _open_temp(path.parent, path.name)
             temps.append(tmp)
             with os.fdopen(fd, "wb") as f:

@@ -1,5 +1,5 @@
-"""The disk fills up while a job writes its outputs (the second file of the set cannot be written):
-no partial set is left, the recording is untouched, and the job is retried later and done once."""
+"""The disk fills up while a job writes its outputs (a file of the set cannot be written): no
+partial set is left, the recording is untouched, and the job is retried later and done once."""
 
 from __future__ import annotations
 
