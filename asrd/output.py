@@ -470,20 +470,29 @@ def write_atomic(path: str | os.PathLike[str], text: str | bytes, *, durable: bo
 
 def _write_replace(path: Path, data: bytes, durable: bool = True) -> None:
     """Write a private temp file beside `path` (its data flushed when `durable`) and rename it over `path`."""
+    tmp = _write_temp(path, data, _full_fsync if durable else None)
+    try:
+        _replace(tmp, path)
+    except BaseException:
+        _remove_temps([tmp])
+        raise
+
+
+def _write_temp(path: Path, data: bytes, sync: Callable[[int], None] | None) -> Path:
+    """`data` in a fresh private temp file beside `path`, flushed by `sync` (none: left to the OS).
+
+    On any error the temp file is removed."""
     fd, tmp = _open_temp(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            if durable:
-                _full_fsync(f.fileno())
-        _replace(tmp, path)
+            if sync is not None:
+                sync(f.fileno())
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _remove_temps([tmp])
         raise
+    return tmp
 
 
 def cleanup_temp_files(folder: str | os.PathLike[str], min_age_s: float = 0.0) -> list[Path]:
@@ -625,7 +634,7 @@ def _write_set(
     created: list[Path] = []
     temps: list[Path] = []
     try:
-        temps = _temps_on_disk([(output_path(base, fmt), data) for fmt, data in rendered.items()])
+        temps = _temps_on_disk(list(zip(planned, rendered.values())))
         for n, (path, tmp) in enumerate(zip(planned, temps)):
             if n:
                 crash_point("between_outputs")
@@ -656,12 +665,7 @@ def _temps_on_disk(files: list[tuple[Path, bytes]]) -> list[Path]:
     try:
         for n, (path, data) in enumerate(files):
             disk_full_point(str(path))
-            fd, tmp = _open_temp(path.parent, path.name)
-            temps.append(tmp)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                (_full_fsync if n == len(files) - 1 else os.fsync)(f.fileno())
+            temps.append(_write_temp(path, data, _full_fsync if n == len(files) - 1 else os.fsync))
     except BaseException:
         _remove_temps(temps)
         raise
