@@ -11,7 +11,7 @@ EQUIVALENT = {
     "asrd/output.py:97:5-11:65280 -> 65281": "U+FF00 is unassigned: no text holds it",
     "asrd/output.py:95:13-19:40959 -> 40960": "moves the end of the CJK unified ideographs onto U+A000, the first "
     "Yi syllable: no FunASR model writes Yi",
-    "asrd/output.py:581:12-24:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
+    "asrd/output.py:590:12-24:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
     "False and None alike",
     "asrd/watcher.py:107:8-20:return None": "`_scannable_dir`'s callers only test its truth: False and None alike",
     "asrd/output.py:215:8-87:+= -> -=": "every bound and the total change sign together: a cue's share of time is "
@@ -126,14 +126,14 @@ EQUIVALENT = {
     "asrd/output.py:422:39-40:0 -> 1": "the default is for a platform without O_NOFOLLOW: Linux and macOS have it",
     "asrd/output.py:424:19-22:100 -> 101": "the number of fresh random temp names tried: a second collision "
     "of a pid and 32 random bits does not happen",
-    "asrd/output.py:506:75-80:False -> True": "the entries that reach it are regular files, never links (the "
+    "asrd/output.py:515:75-80:False -> True": "the entries that reach it are regular files, never links (the "
     "check before it): following a link changes nothing",
-    "asrd/output.py:516:7-24:< -> <=": "needs an age exactly equal (as a float) to min_age_s",
-    "asrd/output.py:520:15-42:>= -> >": "needs an age exactly equal (as a float) to OLD_TEMP_MIN_AGE_S",
-    "asrd/output.py:521:30-51:>= -> >": "needs an age exactly equal (as a float) to STALE_TEMP_S",
-    "asrd/output.py:517:8-20:return None": "`_left_over`'s one caller only tests its truth",
-    "asrd/output.py:530:8-20:return None": "`_alive`'s one caller only tests its truth (`not _alive(pid)`)",
-    "asrd/output.py:576:8-20:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
+    "asrd/output.py:525:7-24:< -> <=": "needs an age exactly equal (as a float) to min_age_s",
+    "asrd/output.py:529:15-42:>= -> >": "needs an age exactly equal (as a float) to OLD_TEMP_MIN_AGE_S",
+    "asrd/output.py:530:30-51:>= -> >": "needs an age exactly equal (as a float) to STALE_TEMP_S",
+    "asrd/output.py:526:8-20:return None": "`_left_over`'s one caller only tests its truth",
+    "asrd/output.py:539:8-20:return None": "`_alive`'s one caller only tests its truth (`not _alive(pid)`)",
+    "asrd/output.py:585:8-20:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
     "False and None alike",
     "asrd/output.py:91:13-19:12351 -> 12352": "U+3040, one past the CJK symbols block, is unassigned and "
     "starts the next range anyway",
