@@ -102,7 +102,7 @@ _NO_SPACE_RANGES = (
 def _breaks_anywhere(char: str) -> bool:
     """Scripts written without spaces (Chinese, Japanese) may wrap between any two characters."""
     cp = ord(char)
-    return any(lo <= cp <= hi for lo, hi in _NO_SPACE_RANGES)
+    return cp >= _NO_SPACE_RANGES[0][0] and any(lo <= cp <= hi for lo, hi in _NO_SPACE_RANGES)
 
 
 def text_width(text: str) -> int:
@@ -173,12 +173,16 @@ def _split_word(word: str) -> list[str]:
 
 def _hard_split(piece: str, width: int) -> list[str]:
     """Cut a piece wider than a line (a URL, a long unspaced run) into line-sized chunks."""
-    chunks, chunk = [], ""
+    if text_width(piece) <= width:
+        return [piece] if piece else []
+    chunks, chunk, used = [], "", 0
     for char in piece:
-        if chunk and text_width(chunk + char) > width:
+        char_width = text_width(char)
+        if chunk and used + char_width > width:
             chunks.append(chunk)
-            chunk = ""
+            chunk, used = "", 0
         chunk += char
+        used += char_width
     return chunks + [chunk] if chunk else chunks
 
 
