@@ -199,6 +199,14 @@ def test_url_longer_than_a_line_is_cut() -> None:
     assert "".join("".join(c.lines) for c in cues).replace(" ", "") == f"see{url}now"
 
 
+def test_a_speakers_unbreakable_run_is_cut_into_full_lines_beside_and_below_the_label() -> None:
+    """The label takes room on a cue's first line only: each piece is as wide as the label's line
+    allows (31 of 42 columns), never one character narrower, and pieces are not merged past it."""
+    url = "https://example.com/" + "a" * 80
+    cues = build_cues(make_transcript([Segment(0, 3, url, speaker="0")]))
+    assert [c.lines for c in cues] == [["Speaker 1: " + url[:31], url[31:62]], ["Speaker 1: " + url[62:93], url[93:]]]
+
+
 def test_vtt_escapes_markup() -> None:
     text = render_vtt(make_transcript([Segment(0, 2, "a <b> & c --> d")]))
     assert "a &lt;b&gt; &amp; c --&gt; d" in text
@@ -241,6 +249,12 @@ def test_txt_with_speakers_groups_turns_under_timed_headers() -> None:
 def test_txt_joins_cjk_segments_without_spaces() -> None:
     t = make_transcript([Segment(0, 1, "你好。", speaker="0"), Segment(1, 2, "谢谢。", speaker="0")])
     assert render_txt(t) == "[00:00:00] Speaker 1:\n你好。谢谢。\n"
+
+
+def test_txt_keeps_the_space_between_korean_segments() -> None:
+    """Hangul is written with spaces between words, unlike Chinese and Japanese."""
+    t = make_transcript([Segment(0, 1, "네 알겠습니다", speaker="0"), Segment(1, 2, "감사합니다", speaker="0")])
+    assert render_txt(t) == "[00:00:00] Speaker 1:\n네 알겠습니다 감사합니다\n"
 
 
 def test_json_round_trips_with_contract_keys() -> None:
