@@ -83,6 +83,26 @@ def test_on_a_mac_a_set_of_outputs_costs_one_full_flush_and_it_comes_before_ever
     assert fsyncs[3:] == [("dir", os.stat(tmp_path).st_size)]
 
 
+def test_on_a_mac_the_manifests_claim_reaches_the_disk_with_the_sets_one_full_flush(tmp_path, monkeypatch):
+    """On a Mac sqlite's commit is a plain fsync (into the drive's cache). The manifest's claim on
+    the names (intend) is committed before the set's one F_FULLFSYNC, which empties that whole cache,
+    so after a power cut no output can be on the disk without asrd knowing it as its own (a re-run
+    would otherwise write a second set beside it). The commit after the renames needs no flush: the
+    claim already marks the files as asrd's."""
+    events: list[str] = []
+    monkeypatch.setattr(output.fcntl, "F_FULLFSYNC", 51, raising=False)
+    monkeypatch.setattr(output.fcntl, "fcntl", lambda fd, cmd, *args: events.append("full flush") or 0)
+    real_replace = output._replace
+    monkeypatch.setattr(output, "_replace", lambda a, b: (events.append("rename"), real_replace(a, b)))
+    manifest = Manifest(tmp_path / "state")
+    for name in ("intend", "commit"):
+        method = getattr(manifest, name)
+        monkeypatch.setattr(manifest, name, lambda *a, _m=method, _n=name: (_m(*a), events.append(_n))[0])
+    source, transcript = recording(tmp_path / "memo.m4a", b"recording")
+    output.write_outputs(transcript, source, ["txt", "srt"], manifest)
+    assert events == ["intend", "full flush", "rename", "rename", "commit"]
+
+
 def test_a_set_that_cannot_be_written_whole_leaves_no_temp_file_and_no_output(tmp_path, monkeypatch):
     """The disk fills up at the third file of the set: the two temps already written go, nothing
     was renamed into place, and the manifest keeps no claim on the names."""
