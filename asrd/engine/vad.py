@@ -8,20 +8,23 @@ changes:
 * features: the frontend's fbank (FunASR's own `fbank`, so the same backend), LFR and CMVN are
   computed once per frame, in numpy, chunk by chunk with no recomputed overlap;
 * the network runs on exactly FunASR's chunks with its streaming cache, so every score is
-  bit-identical (a different GEMM shape could move a float by one ulp and flip a decision);
+  bit-identical (a different GEMM shape could move a float by one ulp and flip a decision), on a
+  worker thread: torch lets go of the GIL inside its ops, so chunk k is scored while this thread
+  computes chunk k+1's fbank (kaldi-native-fbank keeps the GIL) and chunk k-1's frame states;
 * per-frame speech/silence states (decibel, speech-vs-noise score) are vectorised, with the few
   frames within rounding of the threshold re-decided with `math` as FunASR does;
 * the decision state machine (window detector, start/end points, `max_single_segment_time`,
   dynamic end-silence schedule per chunk, end-of-file flush) is FunASR's, rewritten over plain
   ints: long runs where nothing can happen are skipped with a binary search, the rest is stepped.
 
-Memory stays flat on long files: per chunk only the features of that chunk exist; per file a
+Memory stays flat on long files: only the features of the chunk being scored and the next exist; per file a
 few bytes per 10 ms frame are kept (~10 MB for 2 h). Offline, multi-utterance mode only (what `generate()` uses).
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +64,6 @@ class FastVad:
 
     def segments(self, samples: np.ndarray, **options: Any) -> list[list[int]]:
         """Speech regions in ms, as FunASR's `inference` returns them for these samples."""
-        import torch
-
         kwargs = {**self.kwargs, **{k: v for k, v in options.items() if k != "device"}}
         wave = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(-1))
         if wave.size == 0:
@@ -78,20 +79,28 @@ class FastVad:
         noise_thres = 0.5 if dynamic else kwargs.get("speech_noise_thres", opts.speech_noise_thres)
         states = np.zeros(chunks[-1].end if chunks else 0, dtype=np.int8)
         features = _Features(wave, fe, self._cmvn)
-        encoder_cache: dict[str, Any] = {}
-        device = next(self.model.parameters()).device  # where FunASR's own VAD runs it
         noise = _NoiseAverage(opts)
-        with torch.no_grad():
+
+        def frame_states(chunk: _Chunk, scores: Future) -> None:
+            decibel = _decibel(wave, chunk.start, chunk.end, fe.frame_sample_length, fe.frame_shift_sample_length)
+            sil = _silence_score(scores.result(), opts.sil_pdf_ids)
+            states[chunk.start:chunk.end] = _frame_states(sil, decibel, opts, noise_thres, noise)
+
+        # The network scores chunk k on its own thread (torch lets go of the GIL) while this one
+        # computes chunk k+1's fbank (which holds it) and chunk k-1's frame states.
+        with ThreadPoolExecutor(1, thread_name_prefix="asrd-vad") as network:
+            scoring = _Scorer(self.model)
+            last: tuple[_Chunk, Future] | None = None
             for chunk in chunks:
                 if chunk.end == chunk.start:
                     continue
                 feats = features.lfr_cmvn(chunk.start, chunk.end, chunk.final)
-                scores = self.model.encoder(torch.from_numpy(feats)[None].to(device),
-                                            cache=encoder_cache)
-                sil = _silence_score(scores[0].cpu(), opts.sil_pdf_ids)
-                decibel = _decibel(wave, chunk.start, chunk.end, fe.frame_sample_length,
-                                   fe.frame_shift_sample_length)
-                states[chunk.start:chunk.end] = _frame_states(sil, decibel, opts, noise_thres, noise)
+                running = (chunk, network.submit(scoring, feats))
+                if last is not None:
+                    frame_states(*last)
+                last = running
+            if last is not None:
+                frame_states(*last)
         if not dynamic:
             end_silence = kwargs.get("max_end_silence_time")
             end_silence = opts.max_end_silence_time if end_silence is None else end_silence
@@ -101,6 +110,22 @@ class FastVad:
         return decide(states, chunks, opts, chunk_size, end_silence, schedule)
 
     __call__ = segments
+
+
+class _Scorer:
+    """FunASR's VAD network over consecutive chunks, carrying its streaming cache; called on one
+    worker thread, in chunk order (no_grad is per thread, so it is entered here)."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.cache: dict[str, Any] = {}
+        self.device = next(model.parameters()).device  # where FunASR's own VAD runs it
+
+    def __call__(self, feats: np.ndarray) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return self.model.encoder(torch.from_numpy(feats)[None].to(self.device), cache=self.cache)[0].cpu()
 
 
 def _default_schedule() -> list[tuple[float, int]]:
