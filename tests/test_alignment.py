@@ -64,10 +64,11 @@ def test_a_batch_of_utterances_is_left_to_funasr():
     assert len(calls) == 1 and path.shape == (2, 30)
 
 
-def test_sensevoices_timestamps_are_the_same_with_asrds_alignment(tiny_models, speech3, funasr_unpatched,
+def test_sensevoices_timestamps_are_the_same_with_asrds_alignment_and_host_lengths(tiny_models, speech3, funasr_unpatched,
                                                                     monkeypatch):
-    """Through SenseVoice's own inference (which slices and walks the path): the same text, token
-    times and words as with FunASR's alignment, over the whole 14 s clip in one call."""
+    """Through SenseVoice's own inference (which slices and walks the path, and reads the encoder's
+    lengths for every token): the same text, token times and words as with FunASR's alignment and
+    its lengths on the model's device, over the whole 14 s clip in one call."""
     from funasr.models.sense_voice import model as sense_voice
 
     from asrd import audio
@@ -88,6 +89,39 @@ def test_sensevoices_timestamps_are_the_same_with_asrds_alignment(tiny_models, s
         return {k: v for k, v in result.items() if k != "key"}  # a random name per call
 
     ours = output()
+    assert getattr(engine.model.model.encoder.forward, "asrd_on_host", False)  # lengths read on the host too
     monkeypatch.setattr(sense_voice, "ctc_forced_align", funasrs)
+    monkeypatch.delattr(engine.model.model.encoder, "forward")  # the class's own forward again
+    assert not getattr(engine.model.model.encoder.forward, "asrd_on_host", False)
     theirs = output()
     assert len(ours["timestamp"]) > 10 and ours == theirs
+
+
+def test_the_encoders_lengths_come_back_on_the_host_and_only_sensevoice_gets_them():
+    """What SenseVoice's inference reads per token is a CPU tensor (on a GPU every read was a sync);
+    a model that only embeds SenseVoice's encoder (Fun-ASR-Nano) keeps its own; applied once."""
+    from asrd.engine import compat
+
+    seen = []
+
+    class Lengths:
+        def cpu(self):
+            seen.append("cpu")
+            return "on the host"
+
+    class Encoder:
+        def forward(self, speech, speech_lengths):
+            return speech * 2, Lengths()
+
+    class SenseVoiceSmall:
+        encoder = Encoder()
+
+    class FunASRNano:
+        encoder = Encoder()
+
+    model, nano = SenseVoiceSmall(), FunASRNano()
+    assert compat.apply_to_model(model) == ["sensevoice_lengths_on_host"]
+    assert compat.apply_to_model(model) == ["sensevoice_lengths_on_host"]  # reloaded: not wrapped twice
+    assert model.encoder.forward(torch.ones(2), None)[1] == "on the host" and seen == ["cpu"]
+    assert model.encoder.forward.__wrapped__.__func__ is Encoder.forward
+    assert compat.apply_to_model(nano) == [] and not getattr(nano.encoder.forward, "asrd_on_host", False)

@@ -13,7 +13,8 @@ move fires once prefix sums grow (tests/test_mps_compat.py measures where). SeAC
 On every device, SenseVoice's forced alignment, which gives the token timestamps that merged calls
 and speakers need, is asrd's numpy pass with the same path, left on the CPU (asrd.engine.alignment):
 FunASR's is a per-frame loop of torch ops, launch-bound on a GPU and slow on the CPU too. The same
-holds for SeACo/BiCif-Paraformer's integrate-and-fire loops (asrd.engine.cif).
+holds for SeACo/BiCif-Paraformer's integrate-and-fire loops (asrd.engine.cif). And SenseVoice's
+encoder hands its output lengths back on the CPU (`apply_to_model`), where its `inference` reads them.
 Imported only inside the engine process.
 """
 
@@ -91,6 +92,33 @@ def apply(device: str) -> list[str]:
                     setattr(module, name, drop_in(getattr(module, name)))
             applied.append(step)
     return applied
+
+
+def lengths_on_host(forward: Callable[..., Any]) -> Callable[..., Any]:
+    """SenseVoice's encoder `forward` with its output lengths handed back on the CPU. SenseVoice's
+    `inference` reads them as numbers: once per utterance, and with `output_timestamp` (merged calls,
+    speakers) for every token (`ts_max = encoder_out_lens[i] - 4` and a min() against it), each read
+    a few kernel launches and a device sync on a GPU: 28 ms of a 14 s call's 95 ms on an H100
+    (benchmarks/README.md). On the CPU they are the same numbers, read for nothing."""
+
+    @functools.wraps(forward)
+    def host_lengths(*args: Any, **kwargs: Any) -> Any:
+        out, lengths = forward(*args, **kwargs)
+        return out, lengths.cpu()
+
+    host_lengths.asrd_on_host = True  # type: ignore[attr-defined]
+    return host_lengths
+
+
+def apply_to_model(model: Any) -> list[str]:
+    """Steps on asrd's own loaded ASR model (idempotent; the bench's FunASR baselines load their own
+    instances, so they keep FunASR's code). Only SenseVoiceSmall: other models that embed its encoder
+    (Fun-ASR-Nano's audio encoder) may use the lengths on the device."""
+    if type(model).__name__ != "SenseVoiceSmall":
+        return []
+    if not getattr(model.encoder.forward, "asrd_on_host", False):
+        model.encoder.forward = lengths_on_host(model.encoder.forward)
+    return ["sensevoice_lengths_on_host"]
 
 
 @contextlib.contextmanager

@@ -166,6 +166,7 @@ class FunASREngine:
         self.devices = placement.verify(self.model, self.placements, log)
         self.load_s = time.perf_counter() - started
         steps = compat.apply(self.device)  # what MPS lacks (float64), worked around before the first job
+        steps += compat.apply_to_model(self.model.model)  # SenseVoice's lengths read on the host
         devices.freeze_loaded_objects()
         log.info("engine.loaded", device=self.device, devices=self.devices, requested=engine.device,
                  reason=self.choice.reason, models=self.config.models(), load_s=round(self.load_s, 2), compat=steps)
