@@ -97,12 +97,13 @@ _NO_SPACE_RANGES = (
     (0xFF00, 0xFFEF),  # full/half-width forms
     (0x20000, 0x3FFFF),  # CJK extensions B+
 )
+_NO_SPACE_FLOOR = min(lo for lo, _ in _NO_SPACE_RANGES)  # below it, no range needs looking at
 
 
 def _breaks_anywhere(char: str) -> bool:
     """Scripts written without spaces (Chinese, Japanese) may wrap between any two characters."""
     cp = ord(char)
-    return cp >= _NO_SPACE_RANGES[0][0] and any(lo <= cp <= hi for lo, hi in _NO_SPACE_RANGES)
+    return cp >= _NO_SPACE_FLOOR and any(lo <= cp <= hi for lo, hi in _NO_SPACE_RANGES)
 
 
 def text_width(text: str) -> int:
@@ -581,11 +582,13 @@ def _is_free(
     manifest: Manifest,
     content_sha256: str | None = None,
     movable: frozenset[str] = frozenset(),
+    source_key: str | None = None,
 ) -> bool:
     """May asrd write `path` for `source`? Only if nothing is there or it is asrd's unedited output
-    of this same recording (or one of the outputs being moved, `movable`, as path keys)."""
+    of this same recording (or one of the outputs being moved, `movable`, as path keys).
+    `source_key`: `path_key(source)`, when the caller asks about several paths."""
     key = path_key(path)
-    if key == path_key(source):
+    if key == (source_key or path_key(source)):
         return False
     if not os.path.lexists(path):
         return True
@@ -610,8 +613,9 @@ def choose_base(
     fmts = check_formats(formats)
     source = Path(source).absolute()
     folder = Path(out_dir).absolute() if out_dir is not None else source.parent
+    source_key = path_key(source)
     for base in candidate_bases(source, folder):
-        if all(_is_free(output_path(base, f), source, manifest, content_sha256, movable) for f in fmts):
+        if all(_is_free(output_path(base, f), source, manifest, content_sha256, movable, source_key) for f in fmts):
             return base
     raise RuntimeError(f"no free output name for {source} in {folder}")
 
@@ -637,12 +641,13 @@ def _write_set(
     replaced: list[Path] = []
     created: list[Path] = []
     temps: list[Path] = []
+    source_key = path_key(source)
     try:
         temps = _temps_on_disk(list(zip(planned, rendered.values())))
         for n, (path, tmp) in enumerate(zip(planned, temps)):
             if n:
                 crash_point("between_outputs")
-            if not _is_free(path, source, manifest, content_sha256):
+            if not _is_free(path, source, manifest, content_sha256, source_key=source_key):
                 raise _Taken(path)
             existed = os.path.lexists(path)
             _replace(tmp, path)
