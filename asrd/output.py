@@ -579,16 +579,16 @@ def candidate_bases(source: Path, folder: Path) -> Iterator[Path]:
 def _is_free(
     path: Path,
     source: Path,
+    source_key: str,
     manifest: Manifest,
     content_sha256: str | None = None,
     movable: frozenset[str] = frozenset(),
-    source_key: str | None = None,
 ) -> bool:
-    """May asrd write `path` for `source`? Only if nothing is there or it is asrd's unedited output
-    of this same recording (or one of the outputs being moved, `movable`, as path keys).
-    `source_key`: `path_key(source)`, when the caller asks about several paths."""
+    """May asrd write `path` for `source` (`source_key`: its `path_key`, computed once by the caller)? Only
+    if nothing is there or it is asrd's unedited output of this same recording (or one of the outputs
+    being moved, `movable`, as path keys)."""
     key = path_key(path)
-    if key == (source_key or path_key(source)):
+    if key == source_key:
         return False
     if not os.path.lexists(path):
         return True
@@ -615,7 +615,7 @@ def choose_base(
     folder = Path(out_dir).absolute() if out_dir is not None else source.parent
     source_key = path_key(source)
     for base in candidate_bases(source, folder):
-        if all(_is_free(output_path(base, f), source, manifest, content_sha256, movable, source_key) for f in fmts):
+        if all(_is_free(output_path(base, f), source, source_key, manifest, content_sha256, movable) for f in fmts):
             return base
     raise RuntimeError(f"no free output name for {source} in {folder}")
 
@@ -647,7 +647,7 @@ def _write_set(
         for n, (path, tmp) in enumerate(zip(planned, temps)):
             if n:
                 crash_point("between_outputs")
-            if not _is_free(path, source, manifest, content_sha256, source_key=source_key):
+            if not _is_free(path, source, source_key, manifest, content_sha256):
                 raise _Taken(path)
             existed = os.path.lexists(path)
             _replace(tmp, path)

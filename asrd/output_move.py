@@ -94,7 +94,7 @@ def _place(manifest: Manifest, path: Path, target: Path, new: Path, content: str
     """Rename `path` to `target` (a copy where the two are on different volumes); False if it stays."""
     if path_key(path) == path_key(target):
         return True
-    if not _is_free(target, new, manifest, content):
+    if not _is_free(target, new, path_key(new), manifest, content):
         return False  # someone put a file there since the name was chosen
     try:
         try:
