@@ -6,17 +6,17 @@ UNKILLED: real differences no test catches, and why none does (yet).
 """
 
 EQUIVALENT = {
-    "asrd/output.py:176:7-33:<= -> <": "a piece exactly as wide as the line skips the shortcut and goes through "
+    "asrd/output.py:177:7-33:<= -> <": "a piece exactly as wide as the line skips the shortcut and goes through "
     "the loop, which returns it whole all the same",
     "asrd/output.py:94:13-19:19903 -> 19904": "moves the end of CJK extension A onto U+4DC0, a Yijing hexagram "
     "symbol: no transcript holds it",
     "asrd/output.py:97:5-11:65280 -> 65281": "U+FF00 is unassigned: no text holds it",
     "asrd/output.py:95:13-19:40959 -> 40960": "moves the end of the CJK unified ideographs onto U+A000, the first "
     "Yi syllable: no FunASR model writes Yi",
-    "asrd/output.py:594:12-24:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
+    "asrd/output.py:597:12-24:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
     "False and None alike",
     "asrd/watcher.py:107:8-20:return None": "`_scannable_dir`'s callers only test its truth: False and None alike",
-    "asrd/output.py:219:8-87:+= -> -=": "every bound and the total change sign together: a cue's share of time is "
+    "asrd/output.py:220:8-87:+= -> -=": "every bound and the total change sign together: a cue's share of time is "
     "their ratio, the same",
     "asrd/watcher.py:240:56-60:True -> False": "the inbox is made only when it was found missing; `exist_ok` "
     "matters only if another process makes it in between, and then the check right after finds it all the same",
@@ -35,7 +35,7 @@ EQUIVALENT = {
     "while `inbox_available` is still False, where the flag changes nothing",
     "asrd/watcher.py:380:34-35:5 -> 6": "the timeout of joining an observer thread that was just told to stop "
     "(it returns at once): a second more only matters for a thread that never stops",
-    "asrd/output.py:249:21-52:< -> <=": "a cue that starts exactly where the last one ends: the trim sets both "
+    "asrd/output.py:250:21-52:< -> <=": "a cue that starts exactly where the last one ends: the trim sets both "
     "times to the values they already have",
     "asrd/ledger.py:239:28-59:<= -> <": "needs a process start time exactly equal (as a float) to the claim time "
     "plus the slack",
@@ -120,22 +120,22 @@ EQUIVALENT = {
     "asrd/ledger.py:380:12-24:return None": "`_still_holds`'s one caller only tests its truth (`not ...`)",
     "asrd/ledger.py:382:12-24:return None": "`_still_holds`'s one caller only tests its truth (`not ...`)",
     "asrd/ledger.py:417:35-36:1 -> 2": "`LIMIT -2` is no limit in sqlite, like `LIMIT -1`",
-    "asrd/output.py:330:69-70:1 -> 2": "`m[1]` and `m[2]` come from the same alternative of the pattern: "
+    "asrd/output.py:331:69-70:1 -> 2": "`m[1]` and `m[2]` come from the same alternative of the pattern: "
     "both are set or neither",
-    "asrd/output.py:420:51-52:1 -> 2": "the temp name keeps one byte less of the target's name: still unique "
+    "asrd/output.py:421:51-52:1 -> 2": "the temp name keeps one byte less of the target's name: still unique "
     "(pid and random part) and within NAME_MAX; nothing reads the target part back",
-    "asrd/output.py:425:76-77:0 -> 1": "the default is for a platform without O_CLOEXEC: Linux and macOS have it",
-    "asrd/output.py:426:39-40:0 -> 1": "the default is for a platform without O_NOFOLLOW: Linux and macOS have it",
-    "asrd/output.py:428:19-22:100 -> 101": "the number of fresh random temp names tried: a second collision "
+    "asrd/output.py:426:76-77:0 -> 1": "the default is for a platform without O_CLOEXEC: Linux and macOS have it",
+    "asrd/output.py:427:39-40:0 -> 1": "the default is for a platform without O_NOFOLLOW: Linux and macOS have it",
+    "asrd/output.py:429:19-22:100 -> 101": "the number of fresh random temp names tried: a second collision "
     "of a pid and 32 random bits does not happen",
-    "asrd/output.py:519:75-80:False -> True": "the entries that reach it are regular files, never links (the "
+    "asrd/output.py:520:75-80:False -> True": "the entries that reach it are regular files, never links (the "
     "check before it): following a link changes nothing",
-    "asrd/output.py:529:7-24:< -> <=": "needs an age exactly equal (as a float) to min_age_s",
-    "asrd/output.py:533:15-42:>= -> >": "needs an age exactly equal (as a float) to OLD_TEMP_MIN_AGE_S",
-    "asrd/output.py:534:30-51:>= -> >": "needs an age exactly equal (as a float) to STALE_TEMP_S",
-    "asrd/output.py:530:8-20:return None": "`_left_over`'s one caller only tests its truth",
-    "asrd/output.py:543:8-20:return None": "`_alive`'s one caller only tests its truth (`not _alive(pid)`)",
-    "asrd/output.py:589:8-20:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
+    "asrd/output.py:530:7-24:< -> <=": "needs an age exactly equal (as a float) to min_age_s",
+    "asrd/output.py:534:15-42:>= -> >": "needs an age exactly equal (as a float) to OLD_TEMP_MIN_AGE_S",
+    "asrd/output.py:535:30-51:>= -> >": "needs an age exactly equal (as a float) to STALE_TEMP_S",
+    "asrd/output.py:531:8-20:return None": "`_left_over`'s one caller only tests its truth",
+    "asrd/output.py:544:8-20:return None": "`_alive`'s one caller only tests its truth (`not _alive(pid)`)",
+    "asrd/output.py:592:8-20:return None": "`_is_free`'s callers only test its truth (`all(...)`, `not ...`): "
     "False and None alike",
     "asrd/output.py:91:13-19:12351 -> 12352": "U+3040, one past the CJK symbols block, is unassigned and "
     "starts the next range anyway",
@@ -207,7 +207,7 @@ UNKILLED = {
     "test pins a log field's rounding",
     "asrd/daemon.py:204:37-41:0.05 -> 1.05": "the idle loop's shortest sleep: a settled file is picked up up to a "
     "second later; pickup latency is a benchmark figure (`benchmarks/daemon.py`), not a timed test",
-    "asrd/output.py:222:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
+    "asrd/output.py:223:15-16:0 -> 1": "a segment that ends where it starts (or before) gets a span of 1 ms "
     "instead of 0: its cues' times move by at most 1 ms before the overlap trim; no test pins cue times of a "
     "zero-length segment to the millisecond (they are arbitrary)",
     "asrd/daemon.py:273:12-50:call dropped": "the note that a file could not be read (so the warning is said "
