@@ -3,6 +3,8 @@ parity with FunASR's own generate(), speakers, and one cache emptying per job.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -111,7 +113,7 @@ def test_hotwords_and_options_reach_funasr(paraformer, monkeypatch, speech3):
     paraformer.transcribe(audio.decode(speech3[0] / "speech3.wav").samples, SOURCE)
     asr_calls = [c for c in calls if c.get("model") is paraformer.model.model]
     assert asr_calls and all(c["hotword"] == "阿里巴巴 达摩院" for c in asr_calls)
-    assert [c["batch_size"] for c in asr_calls] == [3]  # cpu: short regions batched (model.merge_length_s)
+    assert [c["batch_size"] for c in asr_calls] == [3]  # cpu: short regions batched (up to 60 padded seconds)
 
 
 def test_progress_after_every_call_when_each_region_has_its_own(tiny_models, speech3):
@@ -140,8 +142,14 @@ def test_mps_calls_one_at_a_time_cuda_and_cpu_batch(sensevoice, monkeypatch):
     assert not sensevoice.sequential
     assert sorted(i for batch in sensevoice.batches(regions) for i in batch) == [0, 1, 2]
     assert sensevoice.batches(regions) == [[1, 0, 2]]
-    monkeypatch.setattr(sensevoice, "device", "cpu")  # merge_length_s 15: 2 s + 5 s padded to 10 s; 21 s alone
+    monkeypatch.setattr(sensevoice, "device", "cpu")  # 60 padded seconds: 2 s + 5 s padded to 10 s; 3 x 21 s is more
     assert sensevoice.batches(regions) == [[1, 0], [2]]
+    twelve = [(i * 5000, i * 5000 + 4000 + 10 * i) for i in range(12)]  # 4.0 to 4.11 s: 12 x 4.11 s = 49 s padded
+    assert sensevoice.batches(twelve) == [list(range(12))]
+    assert len(sensevoice.batches(twelve + [(60_000, 66_000)])) == 2  # a 6 s region: 13 x 6 s passes 60 s
+    monkeypatch.setattr(sensevoice, "config", replace(sensevoice.config, model=replace(sensevoice.config.model,
+                                                                                        merge_length_s=0)))
+    assert sensevoice.batches(twelve) == [[i] for i in range(12)]  # 0: one call per region, as documented
 
 
 def test_length_batches_never_pass_the_cap():

@@ -225,12 +225,15 @@ class FunASREngine:
 
     def batches(self, regions: list[tuple[int, int]]) -> list[list[int]]:
         """Indices of regions per batched ASR call. cuda: FunASR's own batches (its grouping rule
-        exactly: Paraformer's words depend on the padding, so the same groups give the same words). cpu: shortest-first batches of up to model.merge_length_s padded seconds
-        (a whole job 1.19x faster than one call per region with a SenseVoiceSmall-sized model:
-        benchmarks/README.md). Anything else: one region each."""
+        exactly: Paraformer's words depend on the padding, so the same groups give the same words). cpu:
+        shortest-first batches of up to CPU_BATCH_MS padded (one region each with model.merge_length_s:
+        0): every call streams all the weights through the caches, so fuller calls pay that fewer times
+        (BENCHMARKS.md, "CPU"). Anything else: one region each."""
         if self.device == "cuda":
             return funasr_batches(regions, CUDA_BATCH_MS)
-        return length_batches(regions, self.merge_ms() if self.device == "cpu" else 0)
+        if self.device == "cpu" and self.merge_ms() > 0:
+            return length_batches(regions, CPU_BATCH_MS)
+        return length_batches(regions, 0)
 
     def asr_calls(self, regions: list[tuple[int, int]]) -> int:
         """How many ASR calls this file's regions take, as recognise() would make them."""
@@ -403,6 +406,7 @@ class FunASREngine:
 
 
 CUDA_BATCH_MS = 300_000  # FunASR's default batch_size_s (300 s of padded audio per call)
+CPU_BATCH_MS = 60_000  # FunASR's README batch_size_s for SenseVoice: a CPU call streams every weight, so fewer, fuller calls
 
 
 FUNASR_ALONE_MS = 60_000  # FunASR's batch_size_threshold_s: a region this long goes in a call of its own
