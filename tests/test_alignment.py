@@ -64,8 +64,8 @@ def test_a_batch_of_utterances_is_left_to_funasr():
     assert len(calls) == 1 and path.shape == (2, 30)
 
 
-def test_sensevoices_timestamps_are_the_same_with_asrds_alignment_and_host_lengths(tiny_models, speech3, funasr_unpatched,
-                                                                    monkeypatch):
+def test_sensevoices_timestamps_are_the_same_with_asrds_alignment_and_host_lengths(tiny_models, speech3,
+                                                                                   funasr_unpatched, monkeypatch):
     """Through SenseVoice's own inference (which slices and walks the path, and reads the encoder's
     lengths for every token): the same text, token times and words as with FunASR's alignment and
     its lengths on the model's device, over the whole 14 s clip in one call."""
