@@ -16,13 +16,8 @@ from pathlib import Path
 import yaml
 
 from tests.support.configs import config_data
+from tests.support.daemon import log_events as events
 from tests.support.fake_tools import fake_path
-
-
-def events(log_file: Path) -> list[dict]:
-    if not log_file.exists():
-        return []
-    return [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
 
 
 def wait_event(proc, log_file: Path, name: str, timeout: float = 90, n: int = 1) -> list[dict]:

@@ -27,18 +27,13 @@ from asrd.engine.process import (
 from asrd.engine.protocol import JobRequest
 from asrd.hashing import sha256_file
 from tests.support.configs import write_config
+from tests.support.daemon import log_events as events
 from tests.support.recordings import distinct_wav
 
 
 def clips(speech3, folder: Path, names: list[str]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     return [distinct_wav(speech3[0] / "speech3.wav", folder / name) for name in names]
-
-
-def events(log_file: Path) -> list[dict]:
-    if not log_file.exists():
-        return []
-    return [json.loads(line) for line in log_file.read_text().splitlines()]
 
 
 def transcribe(config: Path, files: list[Path], hooks: dict | None = None, wait: bool = True):

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import DaemonRun
+from asrd.logview import snapshot
+from tests.support.daemon import DaemonRun, log_events
 
 
 def logs(config: Path, *args: str) -> subprocess.CompletedProcess:
@@ -155,3 +156,20 @@ def test_follow_shows_appended_lines_and_survives_rotation(config, tmp_path):
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_a_line_still_being_written_waits_for_its_newline(tmp_path):
+    """The daemon's log stream can reach the file in two writes (its buffer fills mid-line), and a
+    reader can look in between, even mid-character: `asrd logs` and the tests' reader take complete
+    lines only."""
+    log = tmp_path / "asrd.log"
+    whole = json.dumps({"event": "job.done", "file": "Sitzung Über.m4a"}, ensure_ascii=False) + "\n"
+    half = json.dumps({"event": "job.started", "file": "Über"}, ensure_ascii=False).encode()
+    cut = half.index("Ü".encode()) + 1  # inside the two bytes of Ü
+    log.write_bytes(whole.encode() + half[:cut])
+    assert [e["event"] for e in log_events(log)] == ["job.done"]
+    lines, (_, end) = snapshot(log)
+    assert lines == [whole.rstrip("\n")] and end == len(whole.encode())
+    with open(log, "ab") as handle:
+        handle.write(half[cut:] + b"\n")
+    assert [e["event"] for e in log_events(log)] == ["job.done", "job.started"]

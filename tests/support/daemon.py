@@ -15,6 +15,18 @@ from tests.support.configs import write_config
 from tests.support.unprivileged import Unprivileged
 
 
+def log_events(log_file: Path) -> list[dict]:
+    """The JSON log's complete lines as events. A line still being written has no newline yet (the
+    logging stream's buffer can reach the file in two writes, and a look can fall between them): it
+    is left for the next look, as `asrd logs` does."""
+    try:
+        data = Path(log_file).read_bytes()
+    except FileNotFoundError:
+        return []
+    complete = data[:data.rfind(b"\n") + 1].decode("utf-8")
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
 class DaemonRun:
     def __init__(self, root: Path, hooks: dict | None = None, new_session: bool = False,
                  user: Unprivileged | None = None, env: dict[str, str] | None = None, **config: Any):
@@ -49,9 +61,7 @@ class DaemonRun:
         return self
 
     def events(self) -> list[dict]:
-        if not self.log_file.exists():
-            return []
-        return [json.loads(line) for line in self.log_file.read_text().splitlines() if line.strip()]
+        return log_events(self.log_file)
 
     def count(self, event: str, **match: Any) -> int:
         return sum(1 for e in self.events() if e["event"] == event and all(e.get(k) == v for k, v in match.items()))
