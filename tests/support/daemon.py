@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from asrd.logview import snapshot
 from tests.support.configs import write_config
 from tests.support.unprivileged import Unprivileged
 
@@ -18,13 +19,8 @@ from tests.support.unprivileged import Unprivileged
 def log_events(log_file: Path) -> list[dict]:
     """The JSON log's complete lines as events. A line still being written has no newline yet (the
     logging stream's buffer can reach the file in two writes, and a look can fall between them): it
-    is left for the next look, as `asrd logs` does."""
-    try:
-        data = Path(log_file).read_bytes()
-    except FileNotFoundError:
-        return []
-    complete = data[:data.rfind(b"\n") + 1].decode("utf-8")
-    return [json.loads(line) for line in complete.splitlines() if line.strip()]
+    is left for the next look: `asrd logs`' own snapshot of complete lines."""
+    return [json.loads(line) for line in snapshot(Path(log_file))[0]]
 
 
 class DaemonRun:
