@@ -193,9 +193,10 @@ def test_exit_statuses_are_named_as_a_person_would_read_them():
 
 
 def test_an_idle_engine_asked_to_stop_exits_by_itself_at_once_and_reuses_nothing(tmp_path, tiny_models, speech3):
-    """Between jobs the child reads the shutdown request and exits cleanly (status 0, its models
-    released in order), within STOP_GRACE_S: it is not killed. Two jobs share one engine; after
-    the stop the engine is gone and `asrd status` shows it stopped."""
+    """Between jobs the child reads the shutdown request and exits by itself (status 0: not
+    killed) at once: it skips the unload and the interpreter's teardown, which took 2-3 s and, on
+    a loaded machine, longer than STOP_GRACE_S. Two jobs share one engine; after the stop the
+    engine is gone and `asrd status` shows it stopped."""
     first, second = clips(speech3, tmp_path / "in", ["one.wav", "two.wav"])
     engine = EngineProcess(load_config(write_config(tmp_path)))
     try:
@@ -204,9 +205,8 @@ def test_an_idle_engine_asked_to_stop_exits_by_itself_at_once_and_reuses_nothing
         assert engine.alive and engine.run(request_for(second, 2)).status == DONE and engine.pid == pid
         started = time.monotonic()
         engine.stop()
-        assert child.exitcode == 0  # it exited by itself (a kill would read -9), so within STOP_GRACE_S
-        # of the request; measured from a moment before it, on a loaded 2-core machine (CI saw 3.03 s)
-        assert time.monotonic() - started < STOP_GRACE_S + 1.0
+        assert child.exitcode == 0  # it exited by itself (a kill would read -9)
+        assert time.monotonic() - started < 1.0  # ~0.1 s here; the unload and teardown alone took 2-3 s
         assert (engine.pid, engine.alive, engine.info.state) == (None, False, "stopped")
     finally:
         engine.stop()

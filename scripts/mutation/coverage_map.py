@@ -23,6 +23,7 @@ include =
 {include}
 context = ${{ASRD_COVERAGE_CONTEXT-}}
 sigterm = True
+patch = _exit
 """
 
 
