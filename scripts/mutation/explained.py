@@ -89,8 +89,6 @@ EQUIVALENT = {
     "dead child's pipe fails the send (caught) and its join returns at once",
     "asrd/daemon.py:153:8-38:call dropped": "status.json's first write at start: the loop's first turn, right "
     "after, writes it anyway (nothing written yet, so nothing throttles it)",
-    "asrd/engine/process.py:268:20-34:return None": "`_receive`'s callers treat any answer they do not know as "
-    "the child's death: None ends as the same crash (or failed load) as CRASHED",
     "asrd/engine/process.py:254:15-64:and -> or": "an `assert` against programming errors, not behaviour",
     "asrd/engine/process.py:156:11-59:and -> or": "`_kill` then kills a child that already exited: "
     "multiprocessing sends no signal once it knows the exit status, and a zombie ignores SIGKILL; the join "
