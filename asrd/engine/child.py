@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 
@@ -100,14 +100,16 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="asrd-parent-watch", daemon=True).start()
 
 
-def _leave(code: int) -> None:
+def _leave(code: int) -> NoReturn:
     """Exit between jobs without the interpreter's teardown. Unloading the models (two full
     collections) and torch's exit-time finalizers took 2.1-2.7 s here, over 3 s on a loaded machine:
     longer than STOP_GRACE_S, so a stop could end in a kill. The OS frees the process's memory, CPU
     or GPU, at once; nothing is buffered (log events cross the pipe as they happen)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:  # a flush into a pipe whose reader is gone raises: leave all the same
+        os._exit(code)
 
 
 def main(conn: Any, config: Config, pinned: str | None = None) -> None:
